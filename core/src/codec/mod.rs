@@ -1,0 +1,13 @@
+//! Wire formats shared with ipfs-cluster.
+//!
+//! * [`protobuf`]: `api.pb.Pin` exactly as ipfs-cluster's `ProtoMarshal` writes it, the
+//!   length-delimited stream of exports, and pinvault's lossless storage record (Go's bytes plus
+//!   extension fields that ipfs-cluster skips).
+//! * [`ndjson`]: one JSON `api.Pin` per line, exactly as `ipfs-cluster-service state export`
+//!   writes it.
+//!
+//! Both refuse malformed input with [`crate::Error::InvalidInput`] and never panic. The golden
+//! fixtures in `core/testdata/golden/` (and their README) pin down every rule.
+
+pub mod ndjson;
+pub mod protobuf;

@@ -1,0 +1,61 @@
+//! # pinvault-core
+//!
+//! The core of pinvault: the pin model and its ipfs-cluster wire formats, the two contracts every
+//! backend implements, the one error type, capabilities, fault injection, and the in-memory
+//! reference backend. It depends on no storage engine.
+//!
+//! ## The two contracts
+//!
+//! * [`PinState`] — ipfs-cluster's `state.State` (get/has/list/add/rm, export/import, migrate)
+//!   with conditional writes ([`Precondition`]), all-or-nothing batches with [`Receipt`]s, and
+//!   secondary views (pins by peer, the bucketed expiry queue, placements).
+//! * [`Publisher`] — stage objects, then [`Publisher::finalize`] a whole set all or nothing,
+//!   crash-safe, first writer wins; abort, sweep, head, get, list.
+//!
+//! The trait docs state the visibility, crash and race promises; `pinvault-conformance` checks
+//! each one against every backend.
+//!
+//! ## Adding a backend
+//!
+//! 1. Make a crate `backends/<name>` depending on `pinvault-core` only.
+//! 2. Implement [`PinState`] and [`Publisher`] on one type. Start from
+//!    [`Capabilities::none`] and switch on only what the engine guarantees; refuse the rest
+//!    with [`Error::Unsupported`].
+//! 3. Store pins with [`codec::protobuf::encode_record`] (ipfs-cluster's protobuf plus
+//!    pinvault's lossless extension fields, still readable by ipfs-cluster).
+//! 4. Call [`Batch::validate`] and [`publish::validate_finalize`] before touching storage, and
+//!    [`FaultInjector::hit`] at each point of the commit and finalize paths where a crash would
+//!    leave a different state; list those names in `Capabilities::crash_points`.
+//! 5. Run blocking engines through `tokio::task::spawn_blocking` or a dedicated pool.
+//! 6. In the crate's tests, invoke `pinvault_conformance::conformance_tests!` with a harness
+//!    that opens a fresh store and reopens one over the same data.
+//!
+//! The [`memory`] backend is the reference model: the proptest differential test compares every
+//! backend's results with it.
+
+#![deny(missing_docs)]
+
+pub mod batch;
+pub mod capability;
+pub mod codec;
+pub mod error;
+pub mod fault;
+pub mod memory;
+pub mod name;
+pub mod pin;
+pub mod publish;
+pub mod state;
+mod sync;
+pub mod transfer;
+pub mod version;
+
+pub use batch::{Batch, BatchOp, Receipt};
+pub use capability::Capabilities;
+pub use cid::Cid;
+pub use error::{Error, Result};
+pub use fault::FaultInjector;
+pub use name::{ObjectKey, ObjectName, SetName};
+pub use pin::{PeerId, Pin, PinMode, PinOptions, PinType};
+pub use publish::{ObjectMeta, Publication, Publisher, StagedObject, SweepReport};
+pub use state::{Cursor, Expiry, ListEntry, MigrationReport, PinState, Placement, Versioned};
+pub use version::{Precondition, Version};

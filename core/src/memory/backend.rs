@@ -1,0 +1,181 @@
+//! The async face of the memory backend: [`MemoryBackend`] implements [`PinState`] and
+//! [`Publisher`] by calling the synchronous [`MemoryStore`], which never blocks for long.
+//!
+//! `list` pages through the store ([`LIST_PAGE`] pins per read lock, the lock released between
+//! pages), so memory stays bounded and writers are not starved by a long listing.
+//! `pins_by_peer`, `expiring_before` and the object `list` collect their answer under one read
+//! lock: their size is bounded by the view they read (one peer's pins, the due part of the
+//! expiry queue, one prefix), and one lock gives them a consistent snapshot.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use cid::Cid;
+use futures::stream::{self, BoxStream, StreamExt};
+
+use super::store::{MemoryStore, CRASH_POINTS, FORMAT_VERSION, MAX_OBJECT_SIZE};
+use crate::batch::{Batch, Receipt};
+use crate::capability::Capabilities;
+use crate::fault::FaultInjector;
+use crate::name::{ObjectKey, ObjectName, SetName};
+use crate::pin::PeerId;
+use crate::publish::{ObjectMeta, Publication, Publisher, StagedObject, SweepReport};
+use crate::state::{Cursor, Expiry, ListEntry, MigrationReport, PinState, Placement, Versioned};
+use crate::Result;
+
+/// Pins per page of a listing: each page takes the read lock once.
+pub const LIST_PAGE: usize = 256;
+
+/// An instance of the memory backend over a [`MemoryStore`].
+#[derive(Clone)]
+pub struct MemoryBackend {
+    store: MemoryStore,
+    faults: FaultInjector,
+}
+
+impl MemoryBackend {
+    /// A backend over a new, empty store, with fault injection disabled.
+    pub fn new() -> Self {
+        MemoryBackend::open(MemoryStore::new(), FaultInjector::disabled())
+    }
+
+    /// A new instance over existing data, with the given fault injector.
+    pub fn open(store: MemoryStore, faults: FaultInjector) -> Self {
+        MemoryBackend { store, faults }
+    }
+
+    /// The data this instance works on.
+    pub fn store(&self) -> MemoryStore {
+        self.store.clone()
+    }
+
+    fn caps() -> Capabilities {
+        Capabilities {
+            backend: "memory",
+            persistent: false,
+            durable_on_return: false,
+            linearizable_conditional_writes: true,
+            atomic_batch: true,
+            conditional_batch: true,
+            atomic_views: true,
+            max_batch_ops: None,
+            atomic_publication: true,
+            max_object_size: Some(MAX_OBJECT_SIZE),
+            crash_points: CRASH_POINTS,
+        }
+    }
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        MemoryBackend::new()
+    }
+}
+
+impl fmt::Debug for MemoryBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryBackend").field("faults", &self.faults).finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl PinState for MemoryBackend {
+    fn capabilities(&self) -> Capabilities {
+        MemoryBackend::caps()
+    }
+
+    async fn get(&self, cid: &Cid) -> Result<Versioned> {
+        self.store.get(cid)
+    }
+
+    fn list(&self, after: Option<Cursor>) -> BoxStream<'_, Result<ListEntry>> {
+        let store = self.store.clone();
+        stream::unfold(Some(after), move |state| {
+            let store = store.clone();
+            async move {
+                let after = state?;
+                let page = store.list_page(after.as_ref(), LIST_PAGE);
+                let next = if page.len() < LIST_PAGE {
+                    None
+                } else {
+                    page.last().map(|e| Some(e.cursor.clone()))
+                };
+                Some((stream::iter(page.into_iter().map(Ok)), next))
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<Receipt> {
+        self.store.commit(batch, &self.faults)
+    }
+
+    fn pins_by_peer(&self, peer: &PeerId) -> BoxStream<'_, Result<Cid>> {
+        stream::iter(self.store.pins_by_peer(peer).into_iter().map(Ok)).boxed()
+    }
+
+    fn expiring_before(&self, before: DateTime<Utc>) -> BoxStream<'_, Result<Expiry>> {
+        stream::iter(self.store.expiring_before(before).into_iter().map(Ok)).boxed()
+    }
+
+    async fn placement(&self, cid: &Cid) -> Result<Placement> {
+        self.store.placement(cid)
+    }
+
+    async fn record_placement(&self, cid: &Cid, actual: BTreeSet<PeerId>) -> Result<()> {
+        self.store.record_placement(cid, actual)
+    }
+
+    async fn migrate(&self) -> Result<MigrationReport> {
+        Ok(MigrationReport { from: FORMAT_VERSION, to: FORMAT_VERSION, records_rewritten: 0 })
+    }
+}
+
+#[async_trait]
+impl Publisher for MemoryBackend {
+    fn publication_capabilities(&self) -> Capabilities {
+        MemoryBackend::caps()
+    }
+
+    async fn stage(&self, set: &SetName, name: &ObjectName, bytes: Bytes) -> Result<StagedObject> {
+        self.store.stage(set, name, bytes)
+    }
+
+    async fn finalize(
+        &self,
+        set: &SetName,
+        staged: &[StagedObject],
+        manifest: Bytes,
+    ) -> Result<Publication> {
+        self.store.finalize(set, staged, manifest, &self.faults)
+    }
+
+    async fn abort(&self, staged: &[StagedObject]) -> Result<()> {
+        self.store.abort(staged);
+        Ok(())
+    }
+
+    async fn sweep(&self, cutoff: DateTime<Utc>) -> Result<SweepReport> {
+        Ok(self.store.sweep(cutoff))
+    }
+
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta> {
+        self.store.head(key)
+    }
+
+    async fn get(&self, key: &ObjectKey) -> Result<Bytes> {
+        self.store.get_object(key)
+    }
+
+    async fn publication(&self, set: &SetName) -> Result<Publication> {
+        self.store.publication(set)
+    }
+
+    fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
+        stream::iter(self.store.list_objects(prefix).into_iter().map(Ok)).boxed()
+    }
+}

@@ -1,0 +1,357 @@
+//! The pin model: ipfs-cluster v1.1's `api.Pin`, field for field, with real CIDs, peer IDs and
+//! multiaddrs instead of strings.
+//!
+//! The wire formats that must match ipfs-cluster byte for byte live in [`crate::codec`]; this
+//! module only holds the values and checks them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use cid::Cid;
+use multiaddr::Multiaddr;
+use multihash::Multihash;
+
+use crate::{Error, Result};
+
+/// The kind of a pin, as ipfs-cluster's `api.PinType`.
+///
+/// In Go it is a bit flag (`DataType = 2`, `MetaType = 4`, ...); on the protobuf wire it is the
+/// log2 of that flag (`Data = 1`, `Meta = 2`, `ClusterDag = 3`, `Shard = 4`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum PinType {
+    /// A regular, non-sharded pin, pinned recursively (`"pin"`).
+    #[default]
+    Data,
+    /// The original CID of a sharded DAG; its reference is the cluster DAG (`"meta-pin"`).
+    Meta,
+    /// The root of a cluster DAG pointing at all shards (`"clusterdag-pin"`).
+    ClusterDag,
+    /// The root of one shard (`"shard-pin"`).
+    Shard,
+}
+
+impl PinType {
+    /// All pin types, in wire order.
+    pub const ALL: [PinType; 4] = [PinType::Data, PinType::Meta, PinType::ClusterDag, PinType::Shard];
+
+    /// The protobuf enum value (log2 of the Go flag).
+    pub fn wire_value(self) -> i32 {
+        match self {
+            PinType::Data => 1,
+            PinType::Meta => 2,
+            PinType::ClusterDag => 3,
+            PinType::Shard => 4,
+        }
+    }
+
+    /// The pin type for a protobuf enum value.
+    pub fn from_wire_value(v: i32) -> Result<Self> {
+        match v {
+            1 => Ok(PinType::Data),
+            2 => Ok(PinType::Meta),
+            3 => Ok(PinType::ClusterDag),
+            4 => Ok(PinType::Shard),
+            other => Err(Error::invalid("pin type", format!("unknown protobuf PinType {other}"))),
+        }
+    }
+
+    /// The name ipfs-cluster uses in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinType::Data => "pin",
+            PinType::Meta => "meta-pin",
+            PinType::ClusterDag => "clusterdag-pin",
+            PinType::Shard => "shard-pin",
+        }
+    }
+}
+
+impl fmt::Display for PinType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PinType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        PinType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| Error::invalid("pin type", format!("unknown pin type {s:?}")))
+    }
+}
+
+/// How IPFS pins the content, as ipfs-cluster's `api.PinMode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum PinMode {
+    /// The whole DAG (`"recursive"`, max depth -1).
+    #[default]
+    Recursive,
+    /// Only the root block (`"direct"`, max depth 0).
+    Direct,
+}
+
+impl PinMode {
+    /// The name ipfs-cluster uses in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinMode::Recursive => "recursive",
+            PinMode::Direct => "direct",
+        }
+    }
+
+    /// The max depth ipfs-cluster derives from a mode.
+    pub fn to_depth(self) -> i32 {
+        match self {
+            PinMode::Recursive => -1,
+            PinMode::Direct => 0,
+        }
+    }
+}
+
+impl fmt::Display for PinMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PinMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "recursive" | "" => Ok(PinMode::Recursive),
+            "direct" => Ok(PinMode::Direct),
+            other => Err(Error::invalid("pin mode", format!("unknown pin mode {other:?}"))),
+        }
+    }
+}
+
+/// A libp2p peer ID: a multihash (identity of a small public key, or sha2-256 of a large one).
+///
+/// Text form is base58btc, as `peer.ID.String()` in Go; bytes are the multihash, as
+/// `peer.ID.Marshal()`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(Multihash<64>);
+
+impl PeerId {
+    /// Parses the binary form (a multihash).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mh = Multihash::<64>::from_bytes(bytes)
+            .map_err(|e| Error::invalid("peer id", format!("not a multihash: {e}")))?;
+        if mh.code() != 0x00 && mh.code() != 0x12 {
+            return Err(Error::invalid(
+                "peer id",
+                format!("multihash code {:#x} is neither identity nor sha2-256", mh.code()),
+            ));
+        }
+        Ok(PeerId(mh))
+    }
+
+    /// The binary form (a multihash).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.to_bytes()
+    }
+
+    /// The underlying multihash.
+    pub fn multihash(&self) -> &Multihash<64> {
+        &self.0
+    }
+}
+
+impl FromStr for PeerId {
+    type Err = Error;
+    /// Accepts base58btc (`12D3Koo...`, `Qm...`) and the CIDv1 `libp2p-key` form, as Go's
+    /// `peer.Decode`.
+    fn from_str(s: &str) -> Result<Self> {
+        if s.starts_with("Qm") || s.starts_with('1') {
+            let bytes = bs58::decode(s)
+                .into_vec()
+                .map_err(|e| Error::invalid("peer id", format!("{s:?} is not base58: {e}")))?;
+            return PeerId::from_bytes(&bytes);
+        }
+        let cid = Cid::try_from(s)
+            .map_err(|e| Error::invalid("peer id", format!("{s:?} is neither base58 nor a CID: {e}")))?;
+        if cid.codec() != 0x72 {
+            return Err(Error::invalid("peer id", format!("CID {s} is not a libp2p-key")));
+        }
+        PeerId::from_bytes(&cid.hash().to_bytes())
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&bs58::encode(self.0.to_bytes()).into_string())
+    }
+}
+
+impl fmt::Debug for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerId({self})")
+    }
+}
+
+/// User options of a pin, as ipfs-cluster's `api.PinOptions` (embedded in `api.Pin`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PinOptions {
+    /// Minimum replication factor; -1 means "everywhere".
+    pub replication_factor_min: i32,
+    /// Maximum replication factor; -1 means "everywhere".
+    pub replication_factor_max: i32,
+    /// Human-readable name.
+    pub name: String,
+    /// Recursive or direct. Not carried by protobuf (Go derives it from the max depth).
+    pub mode: PinMode,
+    /// Shard size for sharded DAGs, in bytes.
+    pub shard_size: u64,
+    /// Peers the user asked for. Not carried by protobuf (field 5 is reserved).
+    pub user_allocations: Vec<PeerId>,
+    /// When the pin expires; `None` is Go's zero time.
+    pub expire_at: Option<DateTime<Utc>>,
+    /// User metadata. Sorted by key, as the protobuf field 10 requires.
+    pub metadata: BTreeMap<String, String>,
+    /// The CID this pin updates, if it was created by a pin update.
+    pub pin_update: Option<Cid>,
+    /// Multiaddresses of peers that hold the content.
+    pub origins: Vec<Multiaddr>,
+}
+
+/// A pin: one CID of the cluster pinset and everything the cluster knows about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pin {
+    /// The pinned content.
+    pub cid: Cid,
+    /// What kind of pin this is.
+    pub pin_type: PinType,
+    /// Peers the pin is allocated to (empty = everywhere).
+    pub allocations: Vec<PeerId>,
+    /// Pin depth: -1 recursive, 0 direct, n for n levels.
+    pub max_depth: i32,
+    /// Related CID (cluster DAG, meta pin, previous shard), if any.
+    pub reference: Option<Cid>,
+    /// When the pin was submitted; `None` is Go's zero time.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The user's options.
+    pub options: PinOptions,
+}
+
+impl Pin {
+    /// A recursive data pin of `cid` with default options, as Go's `api.PinCid` (without the
+    /// timestamp, which the caller sets when it wants one).
+    pub fn new(cid: Cid) -> Self {
+        Pin {
+            cid,
+            pin_type: PinType::Data,
+            allocations: Vec::new(),
+            max_depth: -1,
+            reference: None,
+            timestamp: None,
+            options: PinOptions::default(),
+        }
+    }
+
+    /// Checks the invariants every stored pin must hold. Backends call this before writing.
+    pub fn validate(&self) -> Result<()> {
+        let what = || format!("pin {}", self.cid);
+        if self.max_depth < -1 {
+            return Err(Error::invalid(what(), format!("max_depth {} is below -1", self.max_depth)));
+        }
+        let (min, max) = (self.options.replication_factor_min, self.options.replication_factor_max);
+        if min < -1 || max < -1 {
+            return Err(Error::invalid(what(), "replication factors must be -1 or more"));
+        }
+        if max > 0 && min > max {
+            return Err(Error::invalid(
+                what(),
+                format!("replication_factor_min {min} exceeds replication_factor_max {max}"),
+            ));
+        }
+        if self.options.metadata.keys().any(|k| k.is_empty()) {
+            return Err(Error::invalid(what(), "metadata keys must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// Parses a CID from text (CIDv0 base58 `Qm...` or multibase CIDv1), as a typed error.
+pub fn parse_cid(s: &str) -> Result<Cid> {
+    Cid::try_from(s.trim()).map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")))
+}
+
+/// Parses a CID from its binary form, rejecting trailing bytes.
+pub fn cid_from_bytes(bytes: &[u8]) -> Result<Cid> {
+    let cid = Cid::read_bytes(bytes)
+        .map_err(|e| Error::invalid("cid", format!("binary CID does not decode: {e}")))?;
+    if cid.encoded_len() != bytes.len() {
+        return Err(Error::invalid("cid", "binary CID has trailing bytes"));
+    }
+    Ok(cid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CID_V0: &str = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG";
+    const CID_V1: &str = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
+    const PEER_ED25519: &str = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+    const PEER_RSA: &str = "QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN";
+
+    #[test]
+    fn cids_parse_in_both_versions() {
+        let v0 = parse_cid(CID_V0).unwrap();
+        assert_eq!(v0.version(), cid::Version::V0);
+        assert_eq!(v0.to_string(), CID_V0);
+        let v1 = parse_cid(CID_V1).unwrap();
+        assert_eq!(v1.version(), cid::Version::V1);
+        assert_eq!(cid_from_bytes(&v1.to_bytes()).unwrap(), v1);
+    }
+
+    #[test]
+    fn bad_cids_are_typed_errors() {
+        for bad in ["", "Qm", "not-a-cid", "bafyINVALID"] {
+            assert!(matches!(parse_cid(bad), Err(Error::InvalidInput { .. })), "{bad}");
+        }
+        let mut bytes = parse_cid(CID_V1).unwrap().to_bytes();
+        bytes.push(0);
+        assert!(matches!(cid_from_bytes(&bytes), Err(Error::InvalidInput { .. })));
+        assert!(matches!(cid_from_bytes(&[0x01]), Err(Error::InvalidInput { .. })));
+    }
+
+    #[test]
+    fn peer_ids_round_trip_text_and_bytes() {
+        for s in [PEER_ED25519, PEER_RSA] {
+            let p: PeerId = s.parse().unwrap();
+            assert_eq!(p.to_string(), s);
+            assert_eq!(PeerId::from_bytes(&p.to_bytes()).unwrap(), p);
+        }
+        assert!("12D3KooWbad0".parse::<PeerId>().is_err());
+        assert!("hello".parse::<PeerId>().is_err());
+        assert!(CID_V1.parse::<PeerId>().is_err(), "a dag-pb CID is not a peer id");
+    }
+
+    #[test]
+    fn pin_type_names_and_wire_values() {
+        for t in PinType::ALL {
+            assert_eq!(t.as_str().parse::<PinType>().unwrap(), t);
+            assert_eq!(PinType::from_wire_value(t.wire_value()).unwrap(), t);
+        }
+        assert!(PinType::from_wire_value(0).is_err());
+        assert!("all".parse::<PinType>().is_err());
+    }
+
+    #[test]
+    fn validate_rejects_impossible_options() {
+        let mut pin = Pin::new(parse_cid(CID_V1).unwrap());
+        pin.validate().unwrap();
+        pin.options.replication_factor_min = 3;
+        pin.options.replication_factor_max = 2;
+        assert!(pin.validate().is_err());
+        pin.options.replication_factor_max = -1;
+        pin.validate().unwrap();
+        pin.max_depth = -2;
+        assert!(pin.validate().is_err());
+    }
+}

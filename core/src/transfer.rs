@@ -1,0 +1,406 @@
+//! Streaming export and import of a whole pinset, in ipfs-cluster's formats.
+//!
+//! [`export_from`] walks [`PinState::list`] and writes one record per pin, so memory stays
+//! bounded whatever the pinset size: NDJSON exactly as `ipfs-cluster-service state export`
+//! writes it, or Go's protobuf bytes behind a uvarint length prefix (as Go's `protodelim`).
+//!
+//! [`import_into`] reads one record at a time and commits them in batches. A CID seen twice in
+//! the current batch flushes the batch first, so the later record wins (as repeated `Add`s do
+//! in ipfs-cluster). A malformed record stops the import with [`Error::InvalidInput`] naming its
+//! position (`import line 7`, `import record 3 at byte offset 1234`) and how many pins earlier
+//! batches committed; the batch it belongs to is not committed. A line or frame is capped at
+//! [`MAX_RECORD_LEN`] bytes, and nothing is allocated from an untrusted length before the check.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+
+use futures::StreamExt;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::batch::{Batch, Receipt};
+use crate::codec::{ndjson, protobuf};
+use crate::pin::Pin;
+use crate::version::Precondition;
+use crate::{Error, PinState, Result};
+
+/// The largest NDJSON line or protobuf frame an import accepts: 16 MiB.
+pub const MAX_RECORD_LEN: usize = protobuf::MAX_FRAME_LEN;
+
+/// The format of an export or import stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum TransferFormat {
+    /// One JSON `api.Pin` per line, as `ipfs-cluster-service state export` writes it.
+    #[default]
+    Ndjson,
+    /// Each pin as ipfs-cluster's protobuf bytes behind a uvarint length prefix.
+    Protobuf,
+}
+
+impl TransferFormat {
+    /// The format's name: `"ndjson"` or `"protobuf"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferFormat::Ndjson => "ndjson",
+            TransferFormat::Protobuf => "protobuf",
+        }
+    }
+}
+
+impl fmt::Display for TransferFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TransferFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "ndjson" => Ok(TransferFormat::Ndjson),
+            "protobuf" => Ok(TransferFormat::Protobuf),
+            other => Err(Error::invalid(
+                "transfer format",
+                format!("{other:?} is neither \"ndjson\" nor \"protobuf\""),
+            )),
+        }
+    }
+}
+
+/// How an import reads and commits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// The stream's format.
+    pub format: TransferFormat,
+    /// Pins per committed batch (at least 1; lowered to the backend's `max_batch_ops`).
+    pub batch_size: usize,
+    /// The precondition of every put (`Absent` makes the import insert-only).
+    pub precondition: Precondition,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            format: TransferFormat::Ndjson,
+            batch_size: 1000,
+            precondition: Precondition::Any,
+        }
+    }
+}
+
+/// What an export or import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransferSummary {
+    /// Pins written (export) or committed (import).
+    pub pins: u64,
+    /// Bytes written (export) or read (import).
+    pub bytes: u64,
+    /// Batches committed (0 for an export).
+    pub batches: u64,
+    /// The receipt of the last committed batch, if any.
+    pub last_receipt: Option<Receipt>,
+}
+
+/// Receives progress of an export (after each pin) or an import (after each committed batch).
+pub trait Progress: Send + Sync {
+    /// `pins` more pins and `bytes` more bytes are done.
+    fn advance(&self, pins: u64, bytes: u64);
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn advance(&self, _pins: u64, _bytes: u64) {}
+}
+
+/// Writes every pin of `state` to `writer` in `format`, streaming, then flushes the writer.
+pub async fn export_from<S: PinState + ?Sized>(
+    state: &S,
+    format: TransferFormat,
+    writer: &mut (dyn AsyncWrite + Unpin + Send),
+    progress: &dyn Progress,
+) -> Result<TransferSummary> {
+    let mut summary = TransferSummary::default();
+    let mut pins = state.list(None);
+    let mut buf = Vec::with_capacity(1024);
+    while let Some(entry) = pins.next().await {
+        let entry = entry?;
+        buf.clear();
+        match format {
+            TransferFormat::Ndjson => {
+                buf.extend_from_slice(ndjson::encode_pin_json(&entry.pin).as_bytes());
+                buf.push(b'\n');
+            }
+            TransferFormat::Protobuf => protobuf::write_delimited(&mut buf, &entry.pin),
+        }
+        writer.write_all(&buf).await.map_err(io_error)?;
+        summary.pins += 1;
+        summary.bytes += buf.len() as u64;
+        progress.advance(1, buf.len() as u64);
+    }
+    writer.flush().await.map_err(io_error)?;
+    Ok(summary)
+}
+
+/// Reads pins from `reader` and commits them to `state` in batches (see the module doc).
+pub async fn import_into<S: PinState + ?Sized>(
+    state: &S,
+    reader: &mut (dyn AsyncBufRead + Unpin + Send),
+    options: &ImportOptions,
+    progress: &dyn Progress,
+) -> Result<TransferSummary> {
+    if options.batch_size == 0 {
+        return Err(Error::invalid("import options", "batch_size must be at least 1"));
+    }
+    let batch_size = match state.capabilities().max_batch_ops {
+        Some(max) => options.batch_size.min(max.max(1)),
+        None => options.batch_size,
+    };
+    let mut importer = Importer {
+        state,
+        precondition: &options.precondition,
+        progress,
+        batch_size,
+        pending: Vec::new(),
+        pending_cids: HashSet::new(),
+        summary: TransferSummary::default(),
+        bytes_read: 0,
+        bytes_reported: 0,
+    };
+    let mut records = RecordReader { reader, format: options.format, line: Vec::new(), records: 0 };
+    loop {
+        let record = records.next(&mut importer.bytes_read).await;
+        let pin = match record {
+            Ok(Some(pin)) => pin,
+            Ok(None) => break,
+            Err(RecordError::Io(e)) => return Err(e),
+            Err(RecordError::Invalid { position, reason }) => {
+                return Err(Error::invalid(
+                    position,
+                    format!(
+                        "{reason}; {} pins were committed by earlier batches, this record's batch \
+                         was not committed",
+                        importer.summary.pins
+                    ),
+                ));
+            }
+        };
+        importer.add(pin).await?;
+    }
+    importer.flush().await?;
+    let unreported = importer.bytes_read - importer.bytes_reported;
+    if unreported > 0 {
+        progress.advance(0, unreported);
+    }
+    importer.summary.bytes = importer.bytes_read;
+    Ok(importer.summary)
+}
+
+/// Groups pins into batches and commits them.
+struct Importer<'a, S: PinState + ?Sized> {
+    state: &'a S,
+    precondition: &'a Precondition,
+    progress: &'a dyn Progress,
+    batch_size: usize,
+    pending: Vec<Pin>,
+    pending_cids: HashSet<cid::Cid>,
+    summary: TransferSummary,
+    bytes_read: u64,
+    bytes_reported: u64,
+}
+
+impl<S: PinState + ?Sized> Importer<'_, S> {
+    async fn add(&mut self, pin: Pin) -> Result<()> {
+        if self.pending_cids.contains(&pin.cid) {
+            self.flush().await?;
+        }
+        self.pending_cids.insert(pin.cid);
+        self.pending.push(pin);
+        if self.pending.len() >= self.batch_size {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.pending_cids.clear();
+        let ops = std::mem::take(&mut self.pending);
+        let count = ops.len() as u64;
+        let batch = ops
+            .into_iter()
+            .fold(Batch::new(), |batch, pin| batch.put(pin, self.precondition.clone()));
+        let receipt = self.state.commit(batch).await?;
+        self.summary.pins += count;
+        self.summary.batches += 1;
+        self.summary.last_receipt = Some(receipt);
+        self.progress.advance(count, self.bytes_read - self.bytes_reported);
+        self.bytes_reported = self.bytes_read;
+        Ok(())
+    }
+}
+
+/// Why a record could not be read.
+enum RecordError {
+    /// The reader failed.
+    Io(Error),
+    /// The record is malformed; `position` names it.
+    Invalid { position: String, reason: String },
+}
+
+/// Reads one record at a time in the import's format.
+struct RecordReader<'a> {
+    reader: &'a mut (dyn AsyncBufRead + Unpin + Send),
+    format: TransferFormat,
+    line: Vec<u8>,
+    records: u64,
+}
+
+impl RecordReader<'_> {
+    /// The next pin, `None` at the end; `offset` counts the bytes consumed.
+    async fn next(&mut self, offset: &mut u64) -> Result<Option<Pin>, RecordError> {
+        match self.format {
+            TransferFormat::Ndjson => self.next_line(offset).await,
+            TransferFormat::Protobuf => self.next_frame(offset).await,
+        }
+    }
+
+    async fn next_line(&mut self, offset: &mut u64) -> Result<Option<Pin>, RecordError> {
+        loop {
+            self.line.clear();
+            let Some(read) = read_capped_line(self.reader, &mut self.line).await? else {
+                return Ok(None);
+            };
+            self.records += 1;
+            *offset += read.consumed;
+            let position = || format!("import line {}", self.records);
+            if read.too_long {
+                return Err(RecordError::Invalid {
+                    position: position(),
+                    reason: format!("the line exceeds the {MAX_RECORD_LEN}-byte limit"),
+                });
+            }
+            let text = std::str::from_utf8(&self.line).map_err(|e| RecordError::Invalid {
+                position: position(),
+                reason: format!("not UTF-8: {e}"),
+            })?;
+            let text = text.strip_prefix('\u{feff}').filter(|_| self.records == 1).unwrap_or(text);
+            if text.trim().is_empty() {
+                continue;
+            }
+            let pin = ndjson::decode_pin_json(text)
+                .and_then(|pin| pin.validate().map(|()| pin))
+                .map_err(|e| RecordError::Invalid {
+                    position: position(),
+                    reason: e.to_string(),
+                })?;
+            return Ok(Some(pin));
+        }
+    }
+
+    async fn next_frame(&mut self, offset: &mut u64) -> Result<Option<Pin>, RecordError> {
+        let start = *offset;
+        self.records += 1;
+        let position = format!("import record {} at byte offset {start}", self.records);
+        let invalid = |reason: String| RecordError::Invalid { position: position.clone(), reason };
+
+        let mut len: u64 = 0;
+        let mut prefix_bytes = 0u32;
+        loop {
+            let mut byte = [0u8; 1];
+            let n = self.reader.read(&mut byte).await.map_err(|e| RecordError::Io(io_error(e)))?;
+            if n == 0 {
+                if prefix_bytes == 0 {
+                    return Ok(None);
+                }
+                return Err(invalid("the input ends inside a length prefix".into()));
+            }
+            *offset += 1;
+            if prefix_bytes == 9 && byte[0] > 1 {
+                return Err(invalid("the length prefix overflows 64 bits".into()));
+            }
+            len |= u64::from(byte[0] & 0x7f) << (7 * prefix_bytes);
+            prefix_bytes += 1;
+            if byte[0] & 0x80 == 0 {
+                break;
+            }
+        }
+        let len = protobuf::check_frame_len(len).map_err(|e| invalid(e.to_string()))?;
+        let mut frame = Vec::new();
+        let read = (&mut *self.reader)
+            .take(len as u64)
+            .read_to_end(&mut frame)
+            .await
+            .map_err(|e| RecordError::Io(io_error(e)))?;
+        *offset += read as u64;
+        if read < len {
+            return Err(invalid(format!(
+                "truncated: the prefix announces {len} bytes, {read} remain"
+            )));
+        }
+        protobuf::decode_pin(&frame)
+            .and_then(|pin| pin.validate().map(|()| pin))
+            .map(Some)
+            .map_err(|e| invalid(e.to_string()))
+    }
+}
+
+/// One line read by [`read_capped_line`].
+struct LineRead {
+    /// Bytes consumed, including the newline.
+    consumed: u64,
+    /// The line was longer than [`MAX_RECORD_LEN`]; only its start was kept.
+    too_long: bool,
+}
+
+/// Reads up to and including the next `\n` into `line` (without the `\n` and a `\r` before it),
+/// keeping at most [`MAX_RECORD_LEN`] bytes. `None` at the end of the input.
+async fn read_capped_line(
+    reader: &mut (dyn AsyncBufRead + Unpin + Send),
+    line: &mut Vec<u8>,
+) -> Result<Option<LineRead>, RecordError> {
+    let mut consumed = 0u64;
+    let mut too_long = false;
+    loop {
+        let available = reader.fill_buf().await.map_err(|e| RecordError::Io(io_error(e)))?;
+        if available.is_empty() {
+            if consumed == 0 {
+                return Ok(None);
+            }
+            break;
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..=i], true),
+            None => (available, false),
+        };
+        let keep = chunk.len().min((MAX_RECORD_LEN + 2).saturating_sub(line.len()));
+        line.extend_from_slice(&chunk[..keep]);
+        let used = chunk.len();
+        reader.consume(used);
+        consumed += used as u64;
+        if done {
+            break;
+        }
+        if line.len() > MAX_RECORD_LEN + 1 {
+            too_long = true;
+            // Stop at the cap: the import fails on this line, the rest need not be read.
+            break;
+        }
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    too_long |= line.len() > MAX_RECORD_LEN;
+    Ok(Some(LineRead { consumed, too_long }))
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    Error::backend("transfer", e)
+}

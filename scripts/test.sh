@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The project's one test command (README, .ci/run): starts the test services (testenv/pvenv: the
+# real servers the server-backed backends are tested against, on loopback), builds every target
+# of the workspace, runs every test (unit, integration, doc tests, the conformance suite, the
+# proptest differential test) with the services' endpoints in the environment, then the loom
+# models, stops the services, and ends with one summary line.
+#
+# PINVAULT_TESTENV=off skips the services (a developer's shortcut; CI never sets it): the
+# server-backed tests then find no endpoints and the run says so loudly.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# Prerequisites. The test services install themselves (testenv/pvenv up) from the registries.
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "test.sh: cargo is not installed; install a Rust toolchain (rust-version in Cargo.toml)" >&2
+    exit 1
+fi
+
+echo "== tools"
+cargo --version
+rustc --version
+echo "target dir: $CARGO_TARGET_DIR"
+
+logs=$(mktemp -d)
+services_started=0
+
+# stop_services: prints the services' status (resident memory after the run) and stops them,
+# leaving no process behind. Runs once: at the end of a run, or from the exit trap.
+stop_services() {
+    ((services_started)) || return 0
+    services_started=0
+    echo "== services: testenv/pvenv status (after the run)"
+    testenv/pvenv status || true
+    echo "== services: testenv/pvenv down"
+    testenv/pvenv down
+}
+on_exit() {
+    local rc=$?
+    stop_services || rc=1
+    rm -rf "$logs"
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+started=$SECONDS
+
+warn_no_services() {
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    echo "!! PINVAULT_TESTENV=off: test services NOT started; server-backed tests were not prepared"
+    echo "!! (no Cassandra, MinIO, fake-gcs-server or Azurite endpoints in the environment)."
+    echo "!! This is a developer shortcut; CI runs without it."
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+}
+
+# Services first, so a service that cannot install or start fails the run before the build.
+case "${PINVAULT_TESTENV:-on}" in
+    on)
+        echo "== services: testenv/pvenv up"
+        services_started=1
+        testenv/pvenv up
+        echo "services up in $((SECONDS - started))s"
+        # shellcheck source=/dev/null
+        source "$(testenv/pvenv env)"
+        echo "== services: testenv/pvenv status"
+        testenv/pvenv status
+        echo "env file $(testenv/pvenv env) exports: $(grep -o '^export PINVAULT_[A-Z0-9_]*' "$(testenv/pvenv env)" | cut -d' ' -f2 | tr '\n' ' ')"
+        ;;
+    off) warn_no_services ;;
+    *)
+        echo "test.sh: PINVAULT_TESTENV must be 'on' (the default) or 'off', got '$PINVAULT_TESTENV'" >&2
+        exit 2
+        ;;
+esac
+
+echo "== build: cargo build --workspace --all-targets"
+cargo build --workspace --all-targets
+
+echo "== test: cargo test --workspace"
+cargo test --workspace 2>&1 | tee "$logs/workspace.log"
+
+echo "== loom: cargo test -p pinvault-core --test loom_memory --release (cfg loom)"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$CARGO_TARGET_DIR/loom" \
+    cargo test -p pinvault-core --test loom_memory --release 2>&1 | tee "$logs/loom.log"
+
+# Sum cargo's per-binary "test result:" lines into one closing line.
+read -r passed failed ignored < <(
+    grep -h '^test result:' "$logs"/*.log | awk '
+        { for (i = 1; i <= NF; i++) {
+              if ($(i) ~ /^passed;?$/)  p += $(i - 1)
+              if ($(i) ~ /^failed;?$/)  f += $(i - 1)
+              if ($(i) ~ /^ignored;?$/) g += $(i - 1) } }
+        END { print p + 0, f + 0, g + 0 }'
+)
+stop_services
+[[ ${PINVAULT_TESTENV:-on} == off ]] && warn_no_services
+echo "test.sh: services, build, workspace tests and loom models done in $((SECONDS - started))s"
+echo "summary: $passed passed, $failed failed, $ignored skipped"

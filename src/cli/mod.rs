@@ -1,0 +1,119 @@
+//! The command line: global options, the command tree, and the one place errors become exit
+//! codes.
+
+mod exec;
+mod exit;
+mod output;
+mod pin;
+mod state;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pinvault::Store;
+
+use exit::{CliError, EXIT_CODES_HELP};
+use output::Output;
+use state::Stdin;
+
+/// Pin state and atomic publication on pluggable backends.
+#[derive(Debug, Parser)]
+#[command(name = "pinvault", version, after_help = EXIT_CODES_HELP)]
+struct Cli {
+    /// Backend URL: memory:, rocksdb:///path, sled:///path, fs:///path, s3://bucket/prefix,
+    /// gs://bucket/prefix, az://container/prefix, scylla://host1,host2/keyspace.
+    #[arg(long, global = true, env = "PINVAULT_URL", default_value = "memory:")]
+    url: String,
+    /// Print results as one JSON object per line.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Store(StoreCommand),
+    /// Run a script of command lines (FILE, or `-` for stdin) against one opened backend.
+    ///
+    /// One command per line as on the command line, without `pinvault` and `--url`; `#` starts a
+    /// comment; quoting as in a shell. Stops at the first failing line with its exit code.
+    Exec {
+        /// The script; `-` reads it from stdin.
+        #[arg(value_name = "FILE", default_value = "-")]
+        script: String,
+    },
+}
+
+/// The commands that act on a store, on the command line or in an `exec` script.
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Add, remove, read and list pins.
+    #[command(subcommand)]
+    Pin(pin::PinCommand),
+    /// Export or import the whole pinset.
+    #[command(subcommand)]
+    State(state::StateCommand),
+}
+
+/// Parses the command line, runs it, and turns the outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("pinvault: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pinvault: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let store = pinvault::open(&cli.url).await?;
+    let out = Output { json: cli.json };
+    match cli.command {
+        Command::Store(command) => {
+            run_store_command(&store, command, out, Stdin { available: true }).await
+        }
+        Command::Exec { script } => exec::run(&store, &script, out).await,
+    }
+}
+
+async fn run_store_command(
+    store: &Store,
+    command: StoreCommand,
+    out: Output,
+    stdin: Stdin,
+) -> Result<(), CliError> {
+    match command {
+        StoreCommand::Pin(command) => pin::run(store, command, out).await,
+        StoreCommand::State(command) => state::run(store, command, out, stdin).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_documents_the_exit_codes() {
+        let help = Cli::command().render_help().to_string();
+        assert!(help.contains("Exit codes:"), "{help}");
+        assert!(help.contains("4  conflict or already exists"), "{help}");
+    }
+}

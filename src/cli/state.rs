@@ -1,0 +1,235 @@
+//! `pinvault state ...`: stream the whole pinset out of or into a backend, in ipfs-cluster's
+//! NDJSON export format or its length-delimited protobuf.
+//!
+//! An export to a file is written beside it under a temporary name and renamed into place when
+//! complete, so a failed export never leaves a truncated file where a good one is expected.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+use pinvault::transfer::{ImportOptions, NoProgress, Progress, TransferFormat, TransferSummary};
+use pinvault::Store;
+use serde_json::json;
+use tokio::io::{AsyncBufRead, AsyncWriteExt, BufReader, BufWriter};
+
+use crate::cli::exit::CliError;
+use crate::cli::output::{receipt_json, Output};
+
+/// `pinvault state ...`
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Write every pin, in the backend's list order.
+    Export {
+        /// Stream format.
+        #[arg(long, value_parser = ["ndjson", "protobuf"], default_value = "ndjson")]
+        format: String,
+        /// Output file; `-` is stdout.
+        #[arg(short = 'o', long = "output", value_name = "FILE", default_value = "-")]
+        output: String,
+    },
+    /// Read pins and commit them in batches; prints pins, batches and the last receipt.
+    Import {
+        /// Input file; `-` is stdin.
+        #[arg(value_name = "FILE", default_value = "-")]
+        input: String,
+        /// Stream format.
+        #[arg(long, value_parser = ["ndjson", "protobuf"], default_value = "ndjson")]
+        format: String,
+        /// Pins per committed batch (lowered to the backend's limit).
+        #[arg(long, value_name = "N", default_value_t = ImportOptions::default().batch_size)]
+        batch_size: usize,
+    },
+}
+
+/// Whether stdin may still be read by a command (not when it carries the `exec` script).
+#[derive(Clone, Copy, Debug)]
+pub struct Stdin {
+    /// True when stdin is free for `state import -`.
+    pub available: bool,
+}
+
+/// Runs one `state` subcommand.
+pub async fn run(
+    store: &Store,
+    command: StateCommand,
+    out: Output,
+    stdin: Stdin,
+) -> Result<(), CliError> {
+    match command {
+        StateCommand::Export { format, output } => export(store, &format, &output, out).await,
+        StateCommand::Import { input, format, batch_size } => {
+            let options =
+                ImportOptions { format: format.parse()?, batch_size, ..ImportOptions::default() };
+            import(store, &input, &options, out, stdin).await
+        }
+    }
+}
+
+async fn export(store: &Store, format: &str, output: &str, out: Output) -> Result<(), CliError> {
+    let format: TransferFormat = format.parse()?;
+    let progress = TerminalProgress::on_terminal("exported");
+    if output == "-" {
+        let mut stdout = BufWriter::new(tokio::io::stdout());
+        store.state.export(format, &mut stdout, progress.as_progress()).await?;
+        stdout.flush().await.map_err(CliError::Output)?;
+        progress.finish();
+        return Ok(());
+    }
+    let temporary = temporary_path(Path::new(output));
+    let file_error = |source| CliError::File { path: output.to_owned(), source };
+    let result = async {
+        let file = tokio::fs::File::create(&temporary).await.map_err(file_error)?;
+        let mut writer = BufWriter::new(file);
+        let summary = store.state.export(format, &mut writer, progress.as_progress()).await?;
+        writer.flush().await.map_err(file_error)?;
+        writer.get_ref().sync_all().await.map_err(file_error)?;
+        tokio::fs::rename(&temporary, output).await.map_err(file_error)?;
+        Ok::<_, CliError>(summary)
+    }
+    .await;
+    progress.finish();
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => {
+            // Best effort: the export already failed, and the temporary name is ours alone.
+            let _ = tokio::fs::remove_file(&temporary).await;
+            return Err(e);
+        }
+    };
+    if out.json {
+        out.json_line(&json!({ "pins": summary.pins, "bytes": summary.bytes, "file": output }))
+    } else {
+        out.line(&format!("exported {} pins ({} bytes) to {output}", summary.pins, summary.bytes))
+    }
+}
+
+async fn import(
+    store: &Store,
+    input: &str,
+    options: &ImportOptions,
+    out: Output,
+    stdin: Stdin,
+) -> Result<(), CliError> {
+    let mut reader: Box<dyn AsyncBufRead + Unpin + Send> = if input == "-" {
+        if !stdin.available {
+            return Err(CliError::Usage(
+                "state import -: stdin carries the exec script; name a file instead".into(),
+            ));
+        }
+        Box::new(BufReader::new(tokio::io::stdin()))
+    } else {
+        let file = tokio::fs::File::open(input)
+            .await
+            .map_err(|source| CliError::File { path: input.to_owned(), source })?;
+        Box::new(BufReader::new(file))
+    };
+    let progress = TerminalProgress::on_terminal("imported");
+    let result = store.state.import(&mut reader, options, progress.as_progress()).await;
+    progress.finish();
+    print_import(&result?, out)
+}
+
+fn print_import(summary: &TransferSummary, out: Output) -> Result<(), CliError> {
+    if out.json {
+        return out.json_line(&json!({
+            "pins": summary.pins,
+            "bytes": summary.bytes,
+            "batches": summary.batches,
+            "last_receipt": summary.last_receipt.as_ref().map(receipt_json),
+        }));
+    }
+    let last = match &summary.last_receipt {
+        Some(receipt) => receipt.sequence.to_string(),
+        None => "none".to_owned(),
+    };
+    out.line(&format!(
+        "imported {} pins in {} batches, last receipt sequence {last}",
+        summary.pins, summary.batches
+    ))
+}
+
+/// `dir/.name.pinvault-tmp-PID` beside `path`.
+fn temporary_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.pinvault-tmp-{}", std::process::id()))
+}
+
+/// A one-line counter on stderr, redrawn at most ten times a second; silent unless stderr is a
+/// terminal, so pipelines and logs only get results.
+struct TerminalProgress {
+    verb: &'static str,
+    enabled: bool,
+    pins: AtomicU64,
+    bytes: AtomicU64,
+    last_draw: Mutex<Option<Instant>>,
+}
+
+impl TerminalProgress {
+    fn on_terminal(verb: &'static str) -> Self {
+        TerminalProgress {
+            verb,
+            enabled: std::io::stderr().is_terminal(),
+            pins: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            last_draw: Mutex::new(None),
+        }
+    }
+
+    fn as_progress(&self) -> &dyn Progress {
+        if self.enabled {
+            self
+        } else {
+            &NoProgress
+        }
+    }
+
+    fn draw(&self) {
+        let pins = self.pins.load(Ordering::Relaxed);
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        eprint!("\r{} {pins} pins, {bytes} bytes", self.verb);
+    }
+
+    fn finish(&self) {
+        if self.enabled && self.last_draw.lock().is_ok_and(|last| last.is_some()) {
+            self.draw();
+            eprintln!();
+        }
+    }
+}
+
+impl Progress for TerminalProgress {
+    fn advance(&self, pins: u64, bytes: u64) {
+        self.pins.fetch_add(pins, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let Ok(mut last) = self.last_draw.lock() else { return };
+        if last.is_none_or(|at| at.elapsed() >= Duration::from_millis(100)) {
+            *last = Some(Instant::now());
+            self.draw();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_export_file_sits_beside_the_target() {
+        let tmp = temporary_path(Path::new("out/pins.ndjson"));
+        assert_eq!(tmp.parent(), Some(Path::new("out")));
+        assert!(tmp.to_string_lossy().contains(".pins.ndjson.pinvault-tmp-"));
+    }
+
+    #[test]
+    fn progress_counts_deltas() {
+        let progress = TerminalProgress::on_terminal("imported");
+        progress.advance(2, 100);
+        progress.advance(3, 50);
+        assert_eq!(progress.pins.load(Ordering::Relaxed), 5);
+        assert_eq!(progress.bytes.load(Ordering::Relaxed), 150);
+    }
+}

@@ -1,0 +1,472 @@
+//! Opening a backend from a URL.
+//!
+//! [`BACKENDS`] is the one table where a backend plugs into the facade: its scheme, the URL form
+//! it takes, the Cargo feature that compiles it in, and its opener. [`open`] parses the URL,
+//! finds the scheme in the table, checks the URL's shape (a path, a bucket and prefix, or hosts
+//! and a keyspace), and calls the opener. A known scheme whose opener is not compiled in is
+//! refused with [`Error::Unsupported`] naming the feature to enable, never silently replaced.
+//!
+//! # Plugging in a backend
+//!
+//! 1. Declare the feature in the root `Cargo.toml`: `rocksdb = ["dep:pinvault-rocksdb"]`.
+//! 2. Below, write `#[cfg(feature = "rocksdb")] fn open_rocksdb(target: Target) -> OpenFuture`
+//!    that builds the backend from `target.location` and wraps it with [`Store::from_backend`].
+//! 3. Give the entry its opener under the same feature:
+//!    `#[cfg(feature = "rocksdb")] const ROCKSDB: Option<Opener> = Some(open_rocksdb);` and
+//!    `#[cfg(not(feature = "rocksdb"))] const ROCKSDB: Option<Opener> = None;`, then
+//!    `opener: ROCKSDB` in the table.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use pinvault_core::memory::MemoryBackend;
+use pinvault_core::{Error, PinState, Publisher, Result};
+use url::Url;
+
+/// An opened backend: both contracts, usually served by one object.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Contract 1: the pin state.
+    pub state: Arc<dyn PinState>,
+    /// Contract 2: atomic object publication.
+    pub publisher: Arc<dyn Publisher>,
+}
+
+impl Store {
+    /// Wraps one backend that implements both contracts.
+    pub fn from_backend<B: PinState + Publisher + 'static>(backend: B) -> Self {
+        let backend = Arc::new(backend);
+        Store { state: backend.clone(), publisher: backend }
+    }
+}
+
+/// Where a backend URL points, checked against the shape its scheme takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// Nothing: the backend lives in this process (`memory:`).
+    InProcess,
+    /// A local directory (`rocksdb:///path`, `sled:///path`, `fs:///path`).
+    Directory(PathBuf),
+    /// A bucket or container and a key prefix inside it (`s3://bucket/prefix`).
+    Bucket {
+        /// The bucket (S3, GCS) or container (Azure).
+        bucket: String,
+        /// The key prefix, without leading or trailing `/`; empty for the whole bucket.
+        prefix: String,
+    },
+    /// Contact points and a keyspace (`scylla://host1:9042,host2/keyspace`).
+    Cluster {
+        /// `host` or `host:port`, in the order given.
+        hosts: Vec<String>,
+        /// The keyspace holding pinvault's tables.
+        keyspace: String,
+    },
+}
+
+/// The URL shape a scheme takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `scheme:` and nothing else.
+    InProcess,
+    /// `scheme:///absolute/path`.
+    Directory,
+    /// `scheme://bucket/prefix`.
+    Bucket,
+    /// `scheme://host1,host2/keyspace`.
+    Cluster,
+}
+
+/// A parsed, shape-checked backend URL, as handed to an opener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The URL as the caller wrote it.
+    pub url: String,
+    /// What it points at.
+    pub location: Location,
+}
+
+/// The future an opener returns.
+pub type OpenFuture = BoxFuture<'static, Result<Store>>;
+
+/// Opens a backend from a checked [`Target`].
+pub type Opener = fn(Target) -> OpenFuture;
+
+/// One backend the facade knows, compiled in or not.
+#[derive(Clone, Copy)]
+pub struct BackendEntry {
+    /// The URL scheme (`"rocksdb"`).
+    pub scheme: &'static str,
+    /// The URL form, for help and error messages (`"rocksdb:///path"`).
+    pub form: &'static str,
+    /// The shape its URLs must have.
+    pub shape: Shape,
+    /// The Cargo feature of the `pinvault` package that compiles it in; `None` when always built.
+    pub feature: Option<&'static str>,
+    /// How to open it; `None` when its feature is not enabled in this build.
+    pub opener: Option<Opener>,
+}
+
+impl BackendEntry {
+    /// Whether this build can open the backend.
+    pub fn is_compiled_in(&self) -> bool {
+        self.opener.is_some()
+    }
+}
+
+impl fmt::Debug for BackendEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendEntry")
+            .field("scheme", &self.scheme)
+            .field("form", &self.form)
+            .field("shape", &self.shape)
+            .field("feature", &self.feature)
+            .field("compiled_in", &self.is_compiled_in())
+            .finish()
+    }
+}
+
+/// Every backend pinvault knows, in the order of the design document.
+pub const BACKENDS: &[BackendEntry] = &[
+    BackendEntry {
+        scheme: "memory",
+        form: "memory:",
+        shape: Shape::InProcess,
+        feature: None,
+        opener: Some(open_memory),
+    },
+    BackendEntry {
+        scheme: "rocksdb",
+        form: "rocksdb:///path",
+        shape: Shape::Directory,
+        feature: Some("rocksdb"),
+        opener: None,
+    },
+    BackendEntry {
+        scheme: "sled",
+        form: "sled:///path",
+        shape: Shape::Directory,
+        feature: Some("sled"),
+        opener: None,
+    },
+    BackendEntry {
+        scheme: "fs",
+        form: "fs:///path",
+        shape: Shape::Directory,
+        feature: Some("fs"),
+        opener: None,
+    },
+    BackendEntry {
+        scheme: "s3",
+        form: "s3://bucket/prefix",
+        shape: Shape::Bucket,
+        feature: Some("s3"),
+        opener: None,
+    },
+    BackendEntry {
+        scheme: "gs",
+        form: "gs://bucket/prefix",
+        shape: Shape::Bucket,
+        feature: Some("gcs"),
+        opener: None,
+    },
+    BackendEntry {
+        scheme: "az",
+        form: "az://container/prefix",
+        shape: Shape::Bucket,
+        feature: Some("azure"),
+        opener: None,
+    },
+    BackendEntry {
+        scheme: "scylla",
+        form: "scylla://host1,host2/keyspace",
+        shape: Shape::Cluster,
+        feature: Some("scylla"),
+        opener: None,
+    },
+];
+
+fn open_memory(_target: Target) -> OpenFuture {
+    Box::pin(async { Ok(Store::from_backend(MemoryBackend::new())) })
+}
+
+/// Opens the backend `url` points at.
+///
+/// Errors: [`Error::InvalidInput`] for a malformed URL or an unknown scheme (the message lists
+/// the known forms); [`Error::Unsupported`] for a known scheme whose feature is not compiled in;
+/// otherwise whatever the backend's opener returns.
+pub async fn open(url: &str) -> Result<Store> {
+    let (entry, target) = resolve(url)?;
+    match entry.opener {
+        Some(opener) => opener(target).await,
+        None => Err(not_compiled_in(entry)),
+    }
+}
+
+/// Parses and shape-checks `url` without opening anything.
+pub fn resolve(url: &str) -> Result<(&'static BackendEntry, Target)> {
+    let scheme = match url.split_once(':') {
+        Some((scheme, _)) if !scheme.is_empty() => scheme,
+        _ => return Err(malformed(url, "it has no scheme")),
+    };
+    let entry = BACKENDS
+        .iter()
+        .find(|e| e.scheme.eq_ignore_ascii_case(scheme))
+        .ok_or_else(|| bad_url(url, format!("unknown scheme {scheme:?}")))?;
+    let location = match entry.shape {
+        Shape::InProcess => parse_in_process(url, entry)?,
+        Shape::Directory => parse_directory(url, entry)?,
+        Shape::Bucket => parse_bucket(url, entry)?,
+        Shape::Cluster => parse_cluster(url, entry)?,
+    };
+    Ok((entry, Target { url: url.to_owned(), location }))
+}
+
+/// The known URL forms, comma-separated, for messages.
+pub fn known_forms() -> String {
+    BACKENDS.iter().map(|e| e.form).collect::<Vec<_>>().join(", ")
+}
+
+fn not_compiled_in(entry: &BackendEntry) -> Error {
+    let feature = entry.feature.unwrap_or(entry.scheme);
+    Error::unsupported(
+        entry.scheme,
+        format!("backend {} is not compiled in: enable feature `{feature}`", entry.scheme),
+    )
+}
+
+fn bad_url(url: &str, reason: impl fmt::Display) -> Error {
+    Error::invalid(
+        format!("backend URL {url:?}"),
+        format!("{reason}; known forms: {}", known_forms()),
+    )
+}
+
+fn malformed(url: &str, reason: impl fmt::Display) -> Error {
+    bad_url(url, format!("malformed URL: {reason}"))
+}
+
+fn wrong_shape(url: &str, entry: &BackendEntry, reason: impl fmt::Display) -> Error {
+    Error::invalid(
+        format!("backend URL {url:?}"),
+        format!("{reason}; a {} URL looks like {}", entry.scheme, entry.form),
+    )
+}
+
+fn parse_url(url: &str) -> Result<Url> {
+    let parsed = Url::parse(url).map_err(|e| malformed(url, e))?;
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(malformed(url, "query parameters and fragments are not supported"));
+    }
+    Ok(parsed)
+}
+
+fn parse_in_process(url: &str, entry: &BackendEntry) -> Result<Location> {
+    let parsed = parse_url(url)?;
+    let empty = parsed.path().is_empty() && parsed.host_str().unwrap_or("").is_empty();
+    if !empty || parsed.port().is_some() || !parsed.username().is_empty() {
+        return Err(wrong_shape(url, entry, "it takes no location"));
+    }
+    Ok(Location::InProcess)
+}
+
+fn parse_directory(url: &str, entry: &BackendEntry) -> Result<Location> {
+    let parsed = parse_url(url)?;
+    if parsed.cannot_be_a_base() || parsed.has_host() && parsed.host_str() != Some("") {
+        return Err(wrong_shape(url, entry, "it needs an absolute path after three slashes"));
+    }
+    let path = parsed
+        .to_file_path()
+        .map_err(|()| wrong_shape(url, entry, "its path is not a valid local path"))?;
+    if path.parent().is_none() {
+        return Err(wrong_shape(url, entry, "it needs a directory, not the filesystem root"));
+    }
+    Ok(Location::Directory(path))
+}
+
+fn parse_bucket(url: &str, entry: &BackendEntry) -> Result<Location> {
+    let parsed = parse_url(url)?;
+    let bucket = parsed.host_str().unwrap_or("");
+    if bucket.is_empty() {
+        return Err(wrong_shape(url, entry, "it names no bucket"));
+    }
+    if parsed.port().is_some() || !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(wrong_shape(url, entry, "a bucket takes no port or credentials"));
+    }
+    let prefix = parsed.path().trim_matches('/');
+    Ok(Location::Bucket { bucket: bucket.to_owned(), prefix: prefix.to_owned() })
+}
+
+/// Parsed by hand: `url` cannot hold a comma-separated list of `host:port` contact points.
+fn parse_cluster(url: &str, entry: &BackendEntry) -> Result<Location> {
+    let rest = url
+        .get(entry.scheme.len()..)
+        .and_then(|r| r.strip_prefix("://"))
+        .ok_or_else(|| wrong_shape(url, entry, "it needs '//' before the hosts"))?;
+    if rest.contains(['?', '#', '@']) {
+        return Err(malformed(
+            url,
+            "query parameters, fragments and credentials are not supported",
+        ));
+    }
+    let (hosts, keyspace) =
+        rest.split_once('/').ok_or_else(|| wrong_shape(url, entry, "it names no keyspace"))?;
+    let hosts: Vec<String> = hosts.split(',').map(str::to_owned).collect();
+    if let Some(bad) = hosts.iter().find(|h| !valid_contact_point(h)) {
+        return Err(wrong_shape(url, entry, format!("{bad:?} is not a host or host:port")));
+    }
+    let valid_keyspace = !keyspace.is_empty()
+        && keyspace.len() <= 48
+        && keyspace.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid_keyspace {
+        return Err(wrong_shape(
+            url,
+            entry,
+            format!("keyspace {keyspace:?} must be 1 to 48 letters, digits or '_'"),
+        ));
+    }
+    Ok(Location::Cluster { hosts, keyspace: keyspace.to_owned() })
+}
+
+fn valid_contact_point(contact: &str) -> bool {
+    let (host, port) = match contact.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((v6, "")) => return v6.parse::<std::net::Ipv6Addr>().is_ok(),
+            Some((v6, port)) => match port.strip_prefix(':') {
+                Some(port) if v6.parse::<std::net::Ipv6Addr>().is_ok() => ("localhost", Some(port)),
+                _ => return false,
+            },
+            None => return false,
+        },
+        None => match contact.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (contact, None),
+        },
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p != 0));
+    port_ok && !host.is_empty() && url::Host::parse(host).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(url: &str) -> String {
+        match resolve(url) {
+            Ok(resolved) => panic!("{url} resolved to {resolved:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_opens_both_contracts() {
+        for url in ["memory:", "memory://", "MEMORY:"] {
+            let store = open(url).await.unwrap();
+            assert_eq!(store.state.capabilities().backend, "memory");
+            assert_eq!(store.publisher.publication_capabilities().backend, "memory");
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_takes_no_location() {
+        for url in ["memory:foo", "memory://host", "memory:///tmp", "memory:?x=1"] {
+            let err = open(url).await.unwrap_err();
+            assert!(matches!(err, Error::InvalidInput { .. }), "{url}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_known_scheme_without_its_feature_names_the_feature() {
+        let cases = [
+            ("rocksdb:///var/lib/pinvault", "rocksdb", "rocksdb"),
+            ("sled:///var/lib/pinvault", "sled", "sled"),
+            ("fs:///srv/objects", "fs", "fs"),
+            ("s3://bucket/prefix", "s3", "s3"),
+            ("gs://bucket/prefix", "gs", "gcs"),
+            ("az://container/prefix", "az", "azure"),
+            ("scylla://host1,host2/keyspace", "scylla", "scylla"),
+        ];
+        for (url, scheme, feature) in cases {
+            match open(url).await.unwrap_err() {
+                Error::Unsupported { operation, backend } => {
+                    assert_eq!(backend, scheme);
+                    assert_eq!(
+                        operation,
+                        format!("backend {scheme} is not compiled in: enable feature `{feature}`")
+                    );
+                }
+                other => panic!("{url}: {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn directory_urls_give_absolute_paths() {
+        let (entry, target) = resolve("rocksdb:///var/lib/pin%20vault").unwrap();
+        assert_eq!(entry.scheme, "rocksdb");
+        assert_eq!(target.location, Location::Directory(PathBuf::from("/var/lib/pin vault")));
+        for bad in ["rocksdb:relative", "rocksdb://host/path", "sled:///", "fs:", "fs:///x?sync=1"]
+        {
+            assert!(message(bad).contains(bad), "{bad}");
+        }
+        assert!(message("rocksdb://host/path").contains("rocksdb:///path"));
+    }
+
+    #[test]
+    fn bucket_urls_split_bucket_and_prefix() {
+        let (_, target) = resolve("s3://data/partitions/2026/").unwrap();
+        let expected = Location::Bucket { bucket: "data".into(), prefix: "partitions/2026".into() };
+        assert_eq!(target.location, expected);
+        let (_, target) = resolve("az://container").unwrap();
+        assert_eq!(
+            target.location,
+            Location::Bucket { bucket: "container".into(), prefix: String::new() }
+        );
+        for bad in ["s3:///prefix", "gs:bucket", "s3://user@bucket/p", "s3://b:9000/p"] {
+            assert!(message(bad).contains("bucket"), "{bad}: {}", message(bad));
+        }
+    }
+
+    #[test]
+    fn cluster_urls_list_contact_points() {
+        let (_, target) = resolve("scylla://10.0.0.1:9042,db2,[::1]:19042/pins").unwrap();
+        let hosts = vec!["10.0.0.1:9042".to_owned(), "db2".to_owned(), "[::1]:19042".to_owned()];
+        assert_eq!(target.location, Location::Cluster { hosts, keyspace: "pins".into() });
+        for bad in [
+            "scylla:host/ks",
+            "scylla://host",
+            "scylla://host/",
+            "scylla:///ks",
+            "scylla://h1,,h2/ks",
+            "scylla://h1:99999/ks",
+            "scylla://h1/bad-keyspace",
+            "scylla://h1/ks?consistency=one",
+        ] {
+            assert!(message(bad).contains(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_or_schemeless_urls_list_the_known_forms() {
+        for bad in ["redis://localhost/0", "", "memory", "/var/lib/pinvault", ":memory:"] {
+            let err = resolve(bad).unwrap_err();
+            assert!(matches!(err, Error::InvalidInput { .. }), "{bad}");
+            let text = err.to_string();
+            assert!(text.contains(&format!("{bad:?}")), "{text}");
+            assert!(text.contains("memory:, rocksdb:///path"), "{text}");
+            assert!(text.contains("scylla://host1,host2/keyspace"), "{text}");
+        }
+        assert!(message("redis://localhost/0").contains("unknown scheme \"redis\""));
+    }
+
+    #[test]
+    fn the_table_has_one_entry_per_scheme() {
+        let mut schemes: Vec<_> = BACKENDS.iter().map(|e| e.scheme).collect();
+        schemes.sort_unstable();
+        schemes.dedup();
+        assert_eq!(schemes.len(), BACKENDS.len());
+        assert!(BACKENDS.iter().all(|e| e.form.starts_with(e.scheme)));
+        assert_eq!(BACKENDS.iter().filter(|e| e.is_compiled_in()).count(), 1);
+    }
+}
