@@ -40,6 +40,7 @@ pub mod capability;
 pub mod codec;
 pub mod error;
 pub mod fault;
+pub mod kv;
 pub mod memory;
 pub mod name;
 pub mod pin;

@@ -1,0 +1,237 @@
+//! The async face of the KV layer: [`KvBackend`] implements [`PinState`] and [`Publisher`] by
+//! running [`KvStore`] calls on tokio's blocking pool, so an engine's disk I/O and fsyncs never
+//! stall the async runtime. Listings page through the engine ([`LIST_PAGE`] rows per blocking
+//! call), so memory stays bounded whatever the pinset size.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use cid::Cid;
+use futures::stream::{self, BoxStream, StreamExt};
+
+use super::engine::KvEngine;
+use super::store::{KvStore, CRASH_POINTS, MAX_OBJECT_SIZE};
+use crate::batch::{Batch, Receipt};
+use crate::capability::Capabilities;
+use crate::fault::FaultInjector;
+use crate::name::{ObjectKey, ObjectName, SetName};
+use crate::pin::PeerId;
+use crate::publish::{ObjectMeta, Publication, Publisher, StagedObject, SweepReport};
+use crate::state::{Cursor, Expiry, ListEntry, MigrationReport, PinState, Placement, Versioned};
+use crate::{Error, Result};
+
+/// Rows per page of every listing: each page is one blocking engine scan.
+pub const LIST_PAGE: usize = 512;
+
+/// Both contracts over a [`KvEngine`]. Cheap to clone: clones share the store.
+pub struct KvBackend<E> {
+    store: Arc<KvStore<E>>,
+}
+
+impl<E> Clone for KvBackend<E> {
+    fn clone(&self) -> Self {
+        KvBackend { store: self.store.clone() }
+    }
+}
+
+impl<E: KvEngine> fmt::Debug for KvBackend<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.store.fmt(f)
+    }
+}
+
+impl<E: KvEngine> KvBackend<E> {
+    /// Opens the store held by `engine` (see [`KvStore::open`]). Blocking: call it from a
+    /// blocking context or through [`KvBackend::open_async`].
+    pub fn open(engine: E, faults: FaultInjector) -> Result<Self> {
+        Ok(KvBackend { store: Arc::new(KvStore::open(engine, faults)?) })
+    }
+
+    /// Runs `open_engine` and [`KvBackend::open`] on the blocking pool.
+    pub async fn open_async<F>(open_engine: F, faults: FaultInjector) -> Result<Self>
+    where
+        F: FnOnce() -> Result<E> + Send + 'static,
+    {
+        tokio::task::spawn_blocking(move || KvBackend::open(open_engine()?, faults))
+            .await
+            .map_err(|e| Error::backend("kv", e))?
+    }
+
+    /// The synchronous store, for tools and benches that run outside an async runtime.
+    pub fn store(&self) -> &Arc<KvStore<E>> {
+        &self.store
+    }
+
+    fn capabilities_of(&self) -> Capabilities {
+        let engine = self.store.engine();
+        Capabilities {
+            backend: engine.backend(),
+            persistent: true,
+            durable_on_return: engine.durable(),
+            linearizable_conditional_writes: true,
+            atomic_batch: true,
+            conditional_batch: true,
+            atomic_views: true,
+            max_batch_ops: None,
+            atomic_publication: true,
+            max_object_size: Some(MAX_OBJECT_SIZE),
+            crash_points: CRASH_POINTS,
+        }
+    }
+
+    /// Runs `f` on the store in tokio's blocking pool.
+    async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&KvStore<E>) -> Result<T> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| Error::backend(self.store.engine().backend(), e))?
+    }
+
+    /// A stream over pages: `page(store, after)` returns the page's items, the position to
+    /// resume after, and whether the listing is complete.
+    fn paged<T, P>(&self, page: P) -> BoxStream<'_, Result<T>>
+    where
+        T: Send + 'static,
+        P: Fn(&KvStore<E>, Option<&[u8]>) -> Result<(Vec<T>, Option<Vec<u8>>, bool)>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let page = Arc::new(page);
+        stream::unfold(Some(None::<Vec<u8>>), move |state| {
+            let page = page.clone();
+            async move {
+                let after = state?;
+                let result = self.blocking(move |s| page(s, after.as_deref())).await;
+                match result {
+                    Ok((items, next, done)) => {
+                        let next = if done { None } else { next.map(Some) };
+                        Some((stream::iter(items.into_iter().map(Ok)).boxed(), next))
+                    }
+                    Err(e) => Some((stream::once(async move { Err(e) }).boxed(), None)),
+                }
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+}
+
+#[async_trait]
+impl<E: KvEngine> PinState for KvBackend<E> {
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities_of()
+    }
+
+    async fn get(&self, cid: &Cid) -> Result<Versioned> {
+        let cid = *cid;
+        self.blocking(move |s| s.get(&cid)).await
+    }
+
+    fn list(&self, after: Option<Cursor>) -> BoxStream<'_, Result<ListEntry>> {
+        let start = after.map(|c| c.0);
+        self.paged(move |s, after| {
+            let after = after.map(<[u8]>::to_vec).or_else(|| start.clone()).map(Cursor);
+            let page = s.list_page(after.as_ref(), LIST_PAGE)?;
+            let last = page.last().map(|e| e.cursor.0.clone());
+            let done = page.len() < LIST_PAGE;
+            Ok((page, last, done))
+        })
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<Receipt> {
+        self.blocking(move |s| s.commit(batch)).await
+    }
+
+    fn pins_by_peer(&self, peer: &PeerId) -> BoxStream<'_, Result<Cid>> {
+        let peer = peer.clone();
+        self.paged(move |s, after| {
+            let page = s.by_peer_page(&peer, after, LIST_PAGE)?;
+            let last = page.last().map(|(k, _)| k.clone());
+            let done = page.len() < LIST_PAGE;
+            Ok((page.into_iter().map(|(_, cid)| cid).collect(), last, done))
+        })
+    }
+
+    fn expiring_before(&self, before: DateTime<Utc>) -> BoxStream<'_, Result<Expiry>> {
+        self.paged(move |s, after| s.expiry_page(before, after, LIST_PAGE))
+    }
+
+    async fn placement(&self, cid: &Cid) -> Result<Placement> {
+        let cid = *cid;
+        self.blocking(move |s| s.placement(&cid)).await
+    }
+
+    async fn record_placement(&self, cid: &Cid, actual: BTreeSet<PeerId>) -> Result<()> {
+        let cid = *cid;
+        self.blocking(move |s| s.record_placement(&cid, actual)).await
+    }
+
+    async fn migrate(&self) -> Result<MigrationReport> {
+        self.blocking(|s| s.migrate()).await
+    }
+}
+
+#[async_trait]
+impl<E: KvEngine> Publisher for KvBackend<E> {
+    fn publication_capabilities(&self) -> Capabilities {
+        self.capabilities_of()
+    }
+
+    async fn stage(&self, set: &SetName, name: &ObjectName, bytes: Bytes) -> Result<StagedObject> {
+        let (set, name) = (set.clone(), name.clone());
+        self.blocking(move |s| s.stage(&set, &name, bytes)).await
+    }
+
+    async fn finalize(
+        &self,
+        set: &SetName,
+        staged: &[StagedObject],
+        manifest: Bytes,
+    ) -> Result<Publication> {
+        let (set, staged) = (set.clone(), staged.to_vec());
+        self.blocking(move |s| s.finalize(&set, &staged, manifest)).await
+    }
+
+    async fn abort(&self, staged: &[StagedObject]) -> Result<()> {
+        let staged = staged.to_vec();
+        self.blocking(move |s| s.abort(&staged)).await
+    }
+
+    async fn sweep(&self, cutoff: DateTime<Utc>) -> Result<SweepReport> {
+        self.blocking(move |s| s.sweep(cutoff)).await
+    }
+
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta> {
+        let key = key.clone();
+        self.blocking(move |s| s.head(&key)).await
+    }
+
+    async fn get(&self, key: &ObjectKey) -> Result<Bytes> {
+        let key = key.clone();
+        self.blocking(move |s| s.get_object(&key)).await
+    }
+
+    async fn publication(&self, set: &SetName) -> Result<Publication> {
+        let set = set.clone();
+        self.blocking(move |s| s.publication(&set)).await
+    }
+
+    fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
+        let prefix = prefix.to_owned();
+        self.paged(move |s, after| {
+            let page = s.objects_page(&prefix, after, LIST_PAGE)?;
+            let last = page.last().map(|(k, _)| k.clone());
+            let done = page.len() < LIST_PAGE;
+            Ok((page.into_iter().map(|(_, m)| m).collect(), last, done))
+        })
+    }
+}

@@ -1,0 +1,43 @@
+//! Both contracts over any ordered key-value engine: the shared layer of the embedded backends.
+//!
+//! `pinvault-rocksdb` and `pinvault-sled` each implement the small [`KvEngine`] trait (get, ordered
+//! scan, one atomic multi-table write) and get every promise of [`PinState`](crate::PinState)
+//! and [`Publisher`](crate::Publisher) from [`KvBackend`]. Like TiKV's `engine_traits`, this
+//! module depends on no engine.
+//!
+//! # Porting guide: adding an engine
+//!
+//! 1. Map each [`Table`] to a column family, tree or key prefix.
+//! 2. Implement [`KvEngine`]: `write` must be atomic across tables and across a crash, and
+//!    invisible to readers until complete; `scan` must read one snapshot; `durable` says whether
+//!    a returned write is fsynced.
+//! 3. Open with [`KvBackend::open`], run `pinvault-conformance`'s `conformance_tests!` over it
+//!    (crash = drop without close and reopen over the same directory), and its SIGKILL test.
+//!
+//! # How the promises are kept
+//!
+//! * **Atomicity and crashes.** Every commit, stage and finalize ends in exactly one engine
+//!   `write`: the commit point. A crash before it leaves nothing, after it everything.
+//! * **Isolation.** Conditional writers lock the stripes of their CIDs ([`LockTable`]) around
+//!   read, check and write; publication paths share one mutex. Readers take no lock: the engine
+//!   gives them whole writes only.
+//! * **Versions and receipts.** One commit sequence, recovered at open from per-stripe slots;
+//!   every key a commit writes gets the commit's sequence as its version, so a re-insert after a
+//!   remove never repeats a version.
+//! * **Views.** The by-peer and expiry rows are written in the same engine write as the pin,
+//!   from the old record read under the lock.
+//! * **Formats.** See [`layout`] for the key layout, format 2, and what `migrate` converts.
+
+mod backend;
+mod engine;
+pub mod layout;
+pub mod locks;
+mod store;
+
+pub use backend::{KvBackend, LIST_PAGE};
+pub use engine::{KvEngine, KvWrite, Table};
+pub use locks::LockTable;
+pub use store::{
+    KvStore, COMMIT_VALIDATED, COMMIT_WRITTEN, CRASH_POINTS, FINALIZE_VALIDATED, FINALIZE_WRITTEN,
+    MAX_OBJECT_SIZE, STAGE_WRITTEN,
+};
