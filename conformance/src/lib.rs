@@ -85,8 +85,10 @@
 pub mod batch;
 pub mod crud;
 pub mod differential;
+pub mod dir_harness;
 pub mod faults;
 pub mod fixtures;
+pub mod kill;
 pub mod harness;
 pub mod list;
 pub mod preconditions;
@@ -96,6 +98,7 @@ pub mod transfer;
 pub mod views;
 
 pub use async_trait::async_trait;
+pub use dir_harness::DirHarness;
 pub use harness::{Harness, Location, TestStore};
 
 /// The one list of checks, by family. Calls `$callback!` with the list (and `$args`).

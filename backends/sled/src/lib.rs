@@ -1,0 +1,181 @@
+//! pinvault on [sled](https://docs.rs/sled/0.34.7) 0.34: both contracts, through the shared KV
+//! layer ([`pinvault_core::kv`]), one sled `Tree` per table and one multi-tree transaction per
+//! commit.
+//!
+//! # Know what you are choosing
+//!
+//! sled is not a default of pinvault and sits behind its own Cargo feature:
+//!
+//! * **Maintenance.** 0.34.7 (2021) is the last stable release; the 1.0 alphas dropped the
+//!   transactions this backend relies on. Bugs in 0.34 are unlikely to be fixed upstream.
+//! * **Durability.** sled buffers writes in memory and flushes its log every 500 ms by default:
+//!   a crash of the process can lose the writes of the last half second (never half of one
+//!   transaction: a transaction is recovered atomically). With [`SledOptions::durable`] each
+//!   write is followed by `Db::flush`, which fsyncs; `durable_on_return` says which you have.
+//!   sled's fsync handling has been questioned upstream (spurious-success reports after I/O
+//!   errors); RocksDB is the backend to pick when durability matters.
+//! * **Readers.** sled iterators read key by key, not from a snapshot, so this adapter holds a
+//!   read-write gate: a scan page takes the read side, a transaction the write side. Writes
+//!   therefore never overlap each other (sled's own transactions also take a global lock).
+//!
+//! # Layout
+//!
+//! One tree per [`Table`] (named after it) in one sled `Db`; the keys and values are
+//! [`pinvault_core::kv::layout`]'s.
+#![deny(missing_docs)]
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use pinvault_core::kv::{KvBackend, KvEngine, KvWrite, Table};
+use pinvault_core::{Error, FaultInjector, Result};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+
+/// The backend's name in capabilities and errors.
+pub const BACKEND: &str = "sled";
+
+/// Both contracts on sled.
+pub type SledBackend = KvBackend<SledEngine>;
+
+/// How to open a sled store.
+#[derive(Clone, Debug)]
+pub struct SledOptions {
+    /// Flush (fsync) after every write, so a returned write survives a crash.
+    pub durable: bool,
+}
+
+impl Default for SledOptions {
+    /// Durable: pinvault's default is never to acknowledge what a crash can take back.
+    fn default() -> Self {
+        SledOptions { durable: true }
+    }
+}
+
+/// A sled database with one tree per table.
+pub struct SledEngine {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    gate: RwLock<()>,
+    durable: bool,
+    path: PathBuf,
+}
+
+fn backend_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::backend(BACKEND, e)
+}
+
+fn index(table: Table) -> usize {
+    Table::ALL.iter().position(|t| *t == table).unwrap_or_default()
+}
+
+impl SledEngine {
+    /// Opens (creating if needed) the sled database in directory `path`.
+    pub fn open(path: impl AsRef<Path>, options: &SledOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let db = sled::Config::new().path(&path).open().map_err(|e| {
+            Error::Unavailable {
+                reason: format!("opening sled database {}: {e}", path.display()),
+                outcome_unknown: false,
+            }
+        })?;
+        let trees = Table::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()).map_err(backend_error))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SledEngine { db, trees, gate: RwLock::new(()), durable: options.durable, path })
+    }
+
+    /// The directory of the database.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn tree(&self, table: Table) -> &sled::Tree {
+        &self.trees[index(table)]
+    }
+}
+
+impl std::fmt::Debug for SledEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledEngine").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl KvEngine for SledEngine {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn durable(&self) -> bool {
+        self.durable
+    }
+
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.tree(table).get(key).map_err(backend_error)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let lower = match after {
+            Some(a) if a >= prefix => Bound::Excluded(a),
+            _ => Bound::Included(prefix),
+        };
+        let _gate = self.gate.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut out = Vec::new();
+        for item in self.tree(table).range::<&[u8], _>((lower, Bound::Unbounded)) {
+            let (k, v) = item.map_err(backend_error)?;
+            if !k.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn write(&self, writes: Vec<KvWrite>) -> Result<()> {
+        {
+            let _gate = self.gate.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            self.trees
+                .as_slice()
+                .transaction(|tx| {
+                    for w in &writes {
+                        match w {
+                            KvWrite::Put { table, key, value } => {
+                                tx[index(*table)].insert(key.as_slice(), value.as_slice())?;
+                            }
+                            KvWrite::Delete { table, key } => {
+                                tx[index(*table)].remove(key.as_slice())?;
+                            }
+                        }
+                    }
+                    Ok::<_, ConflictableTransactionError<()>>(())
+                })
+                .map_err(|e| match e {
+                    TransactionError::Storage(e) => backend_error(e),
+                    TransactionError::Abort(()) => {
+                        Error::backend(BACKEND, "transaction aborted without a reason")
+                    }
+                })?;
+        }
+        if self.durable {
+            self.db.flush().map_err(backend_error)?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens a sled backend over directory `path` on tokio's blocking pool.
+pub async fn open(
+    path: impl AsRef<Path>,
+    options: SledOptions,
+    faults: FaultInjector,
+) -> Result<SledBackend> {
+    let path = path.as_ref().to_path_buf();
+    KvBackend::open_async(move || SledEngine::open(path, &options), faults).await
+}
