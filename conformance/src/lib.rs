@@ -89,6 +89,7 @@ pub mod dir_harness;
 pub mod faults;
 pub mod fixtures;
 pub mod kill;
+pub mod kv_migration;
 pub mod harness;
 pub mod list;
 pub mod preconditions;
