@@ -84,11 +84,11 @@ case "${PINVAULT_TESTENV:-on}" in
         ;;
 esac
 
-echo "== build: cargo build --workspace --all-targets"
-cargo build --workspace --all-targets
+echo "== build: cargo build --workspace --all-targets --all-features"
+cargo build --workspace --all-targets --all-features
 
-echo "== test: cargo test --workspace"
-cargo test --workspace 2>&1 | tee "$logs/workspace.log"
+echo "== test: cargo test --workspace --all-features"
+cargo test --workspace --all-features 2>&1 | tee "$logs/workspace.log"
 
 echo "== loom: cargo test -p pinvault-core --test loom_memory --test loom_locks --release (cfg loom)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$CARGO_TARGET_DIR/loom" \

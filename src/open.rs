@@ -16,6 +16,7 @@
 //!    `#[cfg(not(feature = "rocksdb"))] const ROCKSDB: Option<Opener> = None;`, then
 //!    `opener: ROCKSDB` in the table.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -85,6 +86,43 @@ pub struct Target {
     pub url: String,
     /// What it points at.
     pub location: Location,
+    /// Query parameters (`rocksdb:///path?sync=false`), each key at most once. Only directory
+    /// URLs take them today; each opener refuses keys it does not know.
+    pub options: BTreeMap<String, String>,
+}
+
+impl Target {
+    /// The directory of a [`Location::Directory`] target.
+    pub fn directory(&self) -> Result<PathBuf> {
+        match &self.location {
+            Location::Directory(path) => Ok(path.clone()),
+            other => Err(Error::invalid(format!("backend URL {:?}", self.url), format!("{other:?} is not a directory"))),
+        }
+    }
+
+    /// Refuses any option not in `known`.
+    pub fn check_options(&self, known: &[&str]) -> Result<()> {
+        match self.options.keys().find(|k| !known.contains(&k.as_str())) {
+            None => Ok(()),
+            Some(key) => Err(Error::invalid(
+                format!("backend URL {:?}", self.url),
+                format!("unknown option {key:?}; this backend takes: {}", known.join(", ")),
+            )),
+        }
+    }
+
+    /// A `true`/`false` option, `default` when absent.
+    pub fn bool_option(&self, key: &str, default: bool) -> Result<bool> {
+        match self.options.get(key).map(String::as_str) {
+            None => Ok(default),
+            Some("true" | "1" | "yes") => Ok(true),
+            Some("false" | "0" | "no") => Ok(false),
+            Some(other) => Err(Error::invalid(
+                format!("backend URL {:?}", self.url),
+                format!("option {key}={other:?} must be true or false"),
+            )),
+        }
+    }
 }
 
 /// The future an opener returns.
@@ -141,14 +179,14 @@ pub const BACKENDS: &[BackendEntry] = &[
         form: "rocksdb:///path",
         shape: Shape::Directory,
         feature: Some("rocksdb"),
-        opener: None,
+        opener: ROCKSDB,
     },
     BackendEntry {
         scheme: "sled",
         form: "sled:///path",
         shape: Shape::Directory,
         feature: Some("sled"),
-        opener: None,
+        opener: SLED,
     },
     BackendEntry {
         scheme: "fs",
@@ -191,6 +229,37 @@ fn open_memory(_target: Target) -> OpenFuture {
     Box::pin(async { Ok(Store::from_backend(MemoryBackend::new())) })
 }
 
+/// `rocksdb:///path[?sync=true|false]`: `sync` (default true) fsyncs every commit.
+#[cfg(feature = "rocksdb")]
+fn open_rocksdb(target: Target) -> OpenFuture {
+    Box::pin(async move {
+        target.check_options(&["sync"])?;
+        let options = pinvault_rocksdb::RocksOptions { sync: target.bool_option("sync", true)? };
+        let backend =
+            pinvault_rocksdb::open(target.directory()?, options, Default::default()).await?;
+        Ok(Store::from_backend(backend))
+    })
+}
+#[cfg(feature = "rocksdb")]
+const ROCKSDB: Option<Opener> = Some(open_rocksdb);
+#[cfg(not(feature = "rocksdb"))]
+const ROCKSDB: Option<Opener> = None;
+
+/// `sled:///path[?sync=true|false]`: `sync` (default true) flushes after every write.
+#[cfg(feature = "sled")]
+fn open_sled(target: Target) -> OpenFuture {
+    Box::pin(async move {
+        target.check_options(&["sync"])?;
+        let options = pinvault_sled::SledOptions { durable: target.bool_option("sync", true)? };
+        let backend = pinvault_sled::open(target.directory()?, options, Default::default()).await?;
+        Ok(Store::from_backend(backend))
+    })
+}
+#[cfg(feature = "sled")]
+const SLED: Option<Opener> = Some(open_sled);
+#[cfg(not(feature = "sled"))]
+const SLED: Option<Opener> = None;
+
 /// Opens the backend `url` points at.
 ///
 /// Errors: [`Error::InvalidInput`] for a malformed URL or an unknown scheme (the message lists
@@ -214,13 +283,14 @@ pub fn resolve(url: &str) -> Result<(&'static BackendEntry, Target)> {
         .iter()
         .find(|e| e.scheme.eq_ignore_ascii_case(scheme))
         .ok_or_else(|| bad_url(url, format!("unknown scheme {scheme:?}")))?;
+    let mut options = BTreeMap::new();
     let location = match entry.shape {
         Shape::InProcess => parse_in_process(url, entry)?,
-        Shape::Directory => parse_directory(url, entry)?,
+        Shape::Directory => parse_directory(url, entry, &mut options)?,
         Shape::Bucket => parse_bucket(url, entry)?,
         Shape::Cluster => parse_cluster(url, entry)?,
     };
-    Ok((entry, Target { url: url.to_owned(), location }))
+    Ok((entry, Target { url: url.to_owned(), location, options }))
 }
 
 /// The known URL forms, comma-separated, for messages.
@@ -255,9 +325,17 @@ fn wrong_shape(url: &str, entry: &BackendEntry, reason: impl fmt::Display) -> Er
 }
 
 fn parse_url(url: &str) -> Result<Url> {
+    let parsed = parse_url_with_query(url)?;
+    if parsed.query().is_some() {
+        return Err(malformed(url, "query parameters are not supported by this scheme"));
+    }
+    Ok(parsed)
+}
+
+fn parse_url_with_query(url: &str) -> Result<Url> {
     let parsed = Url::parse(url).map_err(|e| malformed(url, e))?;
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(malformed(url, "query parameters and fragments are not supported"));
+    if parsed.fragment().is_some() {
+        return Err(malformed(url, "fragments are not supported"));
     }
     Ok(parsed)
 }
@@ -271,8 +349,17 @@ fn parse_in_process(url: &str, entry: &BackendEntry) -> Result<Location> {
     Ok(Location::InProcess)
 }
 
-fn parse_directory(url: &str, entry: &BackendEntry) -> Result<Location> {
-    let parsed = parse_url(url)?;
+fn parse_directory(
+    url: &str,
+    entry: &BackendEntry,
+    options: &mut BTreeMap<String, String>,
+) -> Result<Location> {
+    let parsed = parse_url_with_query(url)?;
+    for (key, value) in parsed.query_pairs() {
+        if options.insert(key.to_string(), value.to_string()).is_some() {
+            return Err(malformed(url, format!("option {key:?} is given twice")));
+        }
+    }
     if parsed.cannot_be_a_base() || parsed.has_host() && parsed.host_str() != Some("") {
         return Err(wrong_shape(url, entry, "it needs an absolute path after three slashes"));
     }
@@ -388,6 +475,10 @@ mod tests {
             ("scylla://host1,host2/keyspace", "scylla", "scylla"),
         ];
         for (url, scheme, feature) in cases {
+            let entry = BACKENDS.iter().find(|e| e.scheme == scheme).unwrap();
+            if entry.is_compiled_in() {
+                continue;
+            }
             match open(url).await.unwrap_err() {
                 Error::Unsupported { operation, backend } => {
                     assert_eq!(backend, scheme);
@@ -406,11 +497,19 @@ mod tests {
         let (entry, target) = resolve("rocksdb:///var/lib/pin%20vault").unwrap();
         assert_eq!(entry.scheme, "rocksdb");
         assert_eq!(target.location, Location::Directory(PathBuf::from("/var/lib/pin vault")));
-        for bad in ["rocksdb:relative", "rocksdb://host/path", "sled:///", "fs:", "fs:///x?sync=1"]
+        for bad in ["rocksdb:relative", "rocksdb://host/path", "sled:///", "fs:", "fs:///x#frag"]
         {
             assert!(message(bad).contains(bad), "{bad}");
         }
         assert!(message("rocksdb://host/path").contains("rocksdb:///path"));
+        let (_, target) = resolve("sled:///x?sync=false").unwrap();
+        assert_eq!(target.options.get("sync").map(String::as_str), Some("false"));
+        assert!(!target.bool_option("sync", true).unwrap());
+        assert!(target.check_options(&["sync"]).is_ok());
+        assert!(target.check_options(&["cache"]).unwrap_err().to_string().contains("\"sync\""));
+        assert!(message("sled:///x?sync=1&sync=0").contains("twice"));
+        let (_, target) = resolve("sled:///x?sync=maybe").unwrap();
+        assert!(target.bool_option("sync", true).is_err());
     }
 
     #[test]
@@ -467,6 +566,7 @@ mod tests {
         schemes.dedup();
         assert_eq!(schemes.len(), BACKENDS.len());
         assert!(BACKENDS.iter().all(|e| e.form.starts_with(e.scheme)));
-        assert_eq!(BACKENDS.iter().filter(|e| e.is_compiled_in()).count(), 1);
+        let compiled_in = 1 + usize::from(cfg!(feature = "rocksdb")) + usize::from(cfg!(feature = "sled"));
+        assert_eq!(BACKENDS.iter().filter(|e| e.is_compiled_in()).count(), compiled_in);
     }
 }
