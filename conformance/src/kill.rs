@@ -6,7 +6,7 @@
 //!
 //! A backend uses it from a test target with `harness = false`:
 //!
-//! ```ignore
+//! ```text
 //! fn main() {
 //!     pinvault_conformance::kill::main("rocksdb", |path| pinvault_rocksdb::open(path, Default::default(), Default::default()));
 //! }
