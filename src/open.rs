@@ -193,7 +193,7 @@ pub const BACKENDS: &[BackendEntry] = &[
         form: "fs:///path",
         shape: Shape::Directory,
         feature: Some("fs"),
-        opener: None,
+        opener: FS,
     },
     BackendEntry {
         scheme: "s3",
@@ -257,6 +257,21 @@ fn open_sled(target: Target) -> OpenFuture {
 }
 #[cfg(feature = "sled")]
 const SLED: Option<Opener> = Some(open_sled);
+
+/// `fs:///path[?sync=true|false]`: `sync` (default true) fsyncs every commit and publication.
+#[cfg(feature = "fs")]
+fn open_fs(target: Target) -> OpenFuture {
+    Box::pin(async move {
+        target.check_options(&["sync"])?;
+        let options = pinvault_fs::FsOptions { durable: target.bool_option("sync", true)? };
+        let backend = pinvault_fs::open(target.directory()?, options, Default::default()).await?;
+        Ok(Store::from_backend(backend))
+    })
+}
+#[cfg(feature = "fs")]
+const FS: Option<Opener> = Some(open_fs);
+#[cfg(not(feature = "fs"))]
+const FS: Option<Opener> = None;
 #[cfg(not(feature = "sled"))]
 const SLED: Option<Opener> = None;
 
@@ -566,7 +581,10 @@ mod tests {
         schemes.dedup();
         assert_eq!(schemes.len(), BACKENDS.len());
         assert!(BACKENDS.iter().all(|e| e.form.starts_with(e.scheme)));
-        let compiled_in = 1 + usize::from(cfg!(feature = "rocksdb")) + usize::from(cfg!(feature = "sled"));
+        let compiled_in = 1
+            + usize::from(cfg!(feature = "rocksdb"))
+            + usize::from(cfg!(feature = "sled"))
+            + usize::from(cfg!(feature = "fs"));
         assert_eq!(BACKENDS.iter().filter(|e| e.is_compiled_in()).count(), compiled_in);
     }
 }

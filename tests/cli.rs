@@ -356,7 +356,7 @@ fn demo_script_runs() {
 
 /// A directory backend opened by URL keeps pins across processes, and a bad option is refused
 /// with exit code 5 before anything is opened.
-#[cfg(any(feature = "rocksdb", feature = "sled"))]
+#[cfg(any(feature = "rocksdb", feature = "sled", feature = "fs"))]
 fn directory_url_persists_across_processes(scheme: &str) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("{scheme}://{}", dir.path().join("store").display());
@@ -380,4 +380,10 @@ fn rocksdb_url_persists_across_processes() {
 #[test]
 fn sled_url_persists_across_processes() {
     directory_url_persists_across_processes("sled");
+}
+
+#[cfg(feature = "fs")]
+#[test]
+fn fs_url_persists_across_processes() {
+    directory_url_persists_across_processes("fs");
 }

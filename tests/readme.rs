@@ -54,7 +54,7 @@ async fn capability_matrix_matches_the_compiled_in_backends() {
         checked.push(capabilities.backend);
     }
     // Every column of the README is a backend this build checked (CI builds all features).
-    if cfg!(all(feature = "rocksdb", feature = "sled")) {
+    if cfg!(all(feature = "rocksdb", feature = "sled", feature = "fs")) {
         let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, checked, "README columns versus compiled-in backends");
     }

@@ -1,0 +1,318 @@
+//! pinvault on a plain directory of a local Linux filesystem: both contracts, no database.
+//!
+//! # Pin state: a checksummed log under the shared KV layer
+//!
+//! The pin contract (preconditions, batches, views, versions, receipts, migrate) is the one
+//! [`pinvault_core::kv::KvBackend`] already proves on RocksDB and sled, unchanged: this crate
+//! only supplies an engine, [`FsLogEngine`] (module `log`). Every engine `write` appends **one**
+//! record to `pins.log` and `fdatasync`s it (when [`FsOptions::durable`], the default), then
+//! applies it to an in-memory index (a `BTreeMap` per table behind one `RwLock`, so a `scan`
+//! reads one snapshot). One record per write is what makes a commit atomic across a crash:
+//! recovery keeps a record whole or drops it whole.
+//!
+//! Why a log and not a file per pin: a commit touches the pin, its view rows and a sequence
+//! slot together, and one appended record is the only single-step atomic write a filesystem
+//! offers for several keys at once (files per key would need a journal anyway). Why the index
+//! in memory: it makes `get` and `scan` trivially consistent and fast, at a cost to state
+//! plainly: **the whole pinset is held in RAM** (keys and values, about the size of the
+//! compacted log; like Bitcask's keydir, with values too), and opening replays the log. That
+//! suits pinsets up to millions of pins; beyond, use RocksDB.
+//!
+//! Recovery tells a torn tail from damage: a bad or short record at the very end of the file is
+//! what a crash mid-append leaves, and is truncated (and fsynced); a bad record followed by any
+//! valid record is [`Error::Corrupt`] naming the file and offset, and nothing is skipped. Each
+//! record header checksums its own length, so a flipped length bit in the middle of the log
+//! cannot pass for a torn tail. The log is compacted (rewritten, fsynced, renamed over, the
+//! directory fsynced) when it is more than twice the live data and over 1 MiB.
+//!
+//! # Publication: directories, hard links, one no-replace rename
+//!
+//! The KV layer's publication tables are not used (objects would have to live inside the log
+//! and in memory). Instead `FsBackend` implements [`Publisher`] itself (module `publish`):
+//! `stage` writes `staging/<stage id>/{data,meta}` under a temporary name, fsyncs, and renames
+//! it into place; `finalize` assembles `txn/<unique>/` from a manifest file and **hard links**
+//! of the staged data files (so the staged objects stay staged until the publication succeeds:
+//! a loser of a race, or a failed finalize, leaves them to abort), fsyncs everything, and
+//! publishes with **one** `renameat2(txn/<unique>, sets/<E(set)>, RENAME_NOREPLACE)`. That
+//! rename is the commit point the contract asks for: atomic, and conditional (`EEXIST` when
+//! the set exists), so of N racing finalizers exactly one wins. A filesystem that cannot do
+//! `RENAME_NOREPLACE` or hard links is detected when the store opens, and publication is then
+//! refused with [`Error::Unsupported`] (and `atomic_publication: false`): there is no fallback
+//! to a check-then-rename, which two writers could both pass. After the rename `sets/` is
+//! fsynced and the staging entries are removed; a crash there leaves harmless staging links
+//! that `sweep` removes.
+//!
+//! Readers (`head`, `get`, `publication`, `list`) read only `sets/`. Names become **one** path
+//! component each (module `paths`: `n-` + the name with every byte outside `[a-z0-9._-]`
+//! percent-encoded, or `h-` + SHA-256 when too long), so no name escapes the root, and set
+//! `a/b` with object `c` and set `a` with object `b/c` land on different paths. Every access
+//! under the root goes through `openat(.., O_NOFOLLOW)` and friends from an open directory
+//! (module `sys`), so a symlink planted anywhere in the tree makes the read fail with
+//! [`Error::Corrupt`] and is never followed: nothing outside the root is read or written.
+//!
+//! Publication versions are `Version::from_u64` of a strictly increasing nanosecond clock,
+//! seeded at open from the modification time of `sets/`, so they stay unique per publication
+//! even if the clock steps back across a restart.
+//!
+//! # One instance per root
+//!
+//! [`open`] takes an exclusive `flock` on `<root>/LOCK`; a second open of the same root, from
+//! this process or another, is [`Error::Unavailable`] until the first instance is dropped.
+//! Within the instance, writers of the log are serialised (one fsync per commit, no group
+//! commit); `stage`/`finalize` share a gate that `abort`/`sweep` take exclusively.
+//!
+//! # Durability and crashes
+//!
+//! With `durable: true` (the default) every acknowledged commit, stage and finalize is fsynced
+//! (files, then the directories that name them) before it returns, and `durable_on_return`
+//! says so. With `durable: false` nothing is fsynced except compaction: a power loss may lose
+//! recent writes but never tears one. Crash points ([`CRASH_POINTS`]): the KV layer's
+//! `kv.commit.validated` and `kv.commit.written`, and `fs.stage.prepared`, `fs.stage.written`,
+//! `fs.finalize.validated`, `fs.finalize.linked`, `fs.finalize.renamed`.
+//!
+//! All file I/O runs on tokio's blocking pool, never on the async runtime.
+#![deny(missing_docs)]
+
+mod log;
+mod paths;
+mod publish;
+mod sys;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, BoxStream, StreamExt};
+use pinvault_core::kv::{self, KvBackend};
+use pinvault_core::{
+    Batch, Capabilities, Cid, Cursor, Error, Expiry, FaultInjector, ListEntry, MigrationReport,
+    ObjectKey, ObjectMeta, ObjectName, PeerId, PinState, Placement, Publication, Publisher,
+    Receipt, Result, SetName, StagedObject, SweepReport, Versioned,
+};
+
+pub use crate::log::FsLogEngine;
+pub use crate::publish::{
+    FINALIZE_LINKED, FINALIZE_RENAMED, FINALIZE_VALIDATED, MAX_OBJECT_SIZE, STAGE_PREPARED,
+    STAGE_WRITTEN,
+};
+
+/// The backend's name in capabilities and errors.
+pub const BACKEND: &str = "fs";
+
+/// Every crash point of the fs backend: the KV layer's commit points (the pin path) and the
+/// publication path's.
+pub const CRASH_POINTS: &[&str] = &[
+    kv::COMMIT_VALIDATED,
+    kv::COMMIT_WRITTEN,
+    STAGE_PREPARED,
+    STAGE_WRITTEN,
+    FINALIZE_VALIDATED,
+    FINALIZE_LINKED,
+    FINALIZE_RENAMED,
+];
+
+/// Where a published object's bytes live, relative to the store's root:
+/// `sets/<E(set)>/<E(name)>`, each name encoded as one path component (see the crate docs).
+pub fn published_object_path(set: &SetName, name: &ObjectName) -> PathBuf {
+    published_set_path(set).join(paths::encode(name.as_str()))
+}
+
+/// The directory of a published set, relative to the store's root: `sets/<E(set)>`.
+pub fn published_set_path(set: &SetName) -> PathBuf {
+    Path::new(paths::SETS).join(paths::encode(set.as_str()))
+}
+
+/// The crash points when the filesystem cannot publish (publication is then refused).
+const PIN_CRASH_POINTS: &[&str] = &[kv::COMMIT_VALIDATED, kv::COMMIT_WRITTEN];
+
+/// How to open an fs store.
+#[derive(Clone, Debug)]
+pub struct FsOptions {
+    /// fsync every write before it returns (log records, staged and published files, and the
+    /// directories naming them).
+    pub durable: bool,
+}
+
+impl Default for FsOptions {
+    /// Durable: pinvault's default is never to acknowledge what a crash can take back.
+    fn default() -> Self {
+        FsOptions { durable: true }
+    }
+}
+
+/// Both contracts on a directory: pins through the KV layer over [`FsLogEngine`], publication
+/// through directories and one no-replace rename. Cheap to clone: clones share the store.
+#[derive(Clone)]
+pub struct FsBackend {
+    pins: KvBackend<FsLogEngine>,
+    publish: Arc<publish::Publish>,
+    path: PathBuf,
+    capabilities: Capabilities,
+}
+
+impl fmt::Debug for FsBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FsBackend")
+            .field("path", &self.path)
+            .field("durable", &self.capabilities.durable_on_return)
+            .field("atomic_publication", &self.capabilities.atomic_publication)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens (creating if needed) the fs store in directory `path` on tokio's blocking pool.
+pub async fn open(
+    path: impl AsRef<Path>,
+    options: FsOptions,
+    faults: FaultInjector,
+) -> Result<FsBackend> {
+    let path = path.as_ref().to_path_buf();
+    tokio::task::spawn_blocking(move || FsBackend::open_blocking(path, options, faults))
+        .await
+        .map_err(|e| Error::backend(BACKEND, e))?
+}
+
+impl FsBackend {
+    /// Opens the store at `path`, blocking: takes the root's lock, replays the pin log, probes
+    /// the filesystem for publication. Prefer [`open`] from async code.
+    pub fn open_blocking(path: PathBuf, options: FsOptions, faults: FaultInjector) -> Result<Self> {
+        let root = Arc::new(paths::Root::open(&path)?);
+        let engine = FsLogEngine::open_in(root.clone(), &options)?;
+        let pins = KvBackend::open(engine, faults.clone())?;
+        let publish = publish::Publish::open(root, options.durable, faults)?;
+        let mut capabilities = Capabilities::none(BACKEND);
+        capabilities.persistent = true;
+        capabilities.durable_on_return = options.durable;
+        capabilities.linearizable_conditional_writes = true;
+        capabilities.atomic_batch = true;
+        capabilities.conditional_batch = true;
+        capabilities.atomic_views = true;
+        capabilities.max_batch_ops = None;
+        capabilities.atomic_publication = publish.supported();
+        capabilities.max_object_size = Some(MAX_OBJECT_SIZE);
+        capabilities.crash_points =
+            if publish.supported() { CRASH_POINTS } else { PIN_CRASH_POINTS };
+        Ok(FsBackend { pins, publish: Arc::new(publish), path, capabilities })
+    }
+
+    /// The store's root directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The pin log engine, for tools and tests (e.g. its size, or a compaction on demand).
+    pub fn engine(&self) -> &FsLogEngine {
+        self.pins.store().engine()
+    }
+
+    /// Runs `f` on the publication side in tokio's blocking pool.
+    async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&publish::Publish) -> Result<T> + Send + 'static,
+    {
+        let publish = self.publish.clone();
+        tokio::task::spawn_blocking(move || f(&publish))
+            .await
+            .map_err(|e| Error::backend(BACKEND, e))?
+    }
+}
+
+#[async_trait]
+impl PinState for FsBackend {
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities.clone()
+    }
+
+    async fn get(&self, cid: &Cid) -> Result<Versioned> {
+        PinState::get(&self.pins, cid).await
+    }
+
+    fn list(&self, after: Option<Cursor>) -> BoxStream<'_, Result<ListEntry>> {
+        PinState::list(&self.pins, after)
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<Receipt> {
+        self.pins.commit(batch).await
+    }
+
+    fn pins_by_peer(&self, peer: &PeerId) -> BoxStream<'_, Result<Cid>> {
+        self.pins.pins_by_peer(peer)
+    }
+
+    fn expiring_before(&self, before: DateTime<Utc>) -> BoxStream<'_, Result<Expiry>> {
+        self.pins.expiring_before(before)
+    }
+
+    async fn placement(&self, cid: &Cid) -> Result<Placement> {
+        self.pins.placement(cid).await
+    }
+
+    async fn record_placement(&self, cid: &Cid, actual: BTreeSet<PeerId>) -> Result<()> {
+        self.pins.record_placement(cid, actual).await
+    }
+
+    async fn migrate(&self) -> Result<MigrationReport> {
+        self.pins.migrate().await
+    }
+}
+
+#[async_trait]
+impl Publisher for FsBackend {
+    fn publication_capabilities(&self) -> Capabilities {
+        self.capabilities.clone()
+    }
+
+    async fn stage(&self, set: &SetName, name: &ObjectName, bytes: Bytes) -> Result<StagedObject> {
+        let (set, name) = (set.clone(), name.clone());
+        self.blocking(move |p| p.stage(&set, &name, bytes)).await
+    }
+
+    async fn finalize(
+        &self,
+        set: &SetName,
+        staged: &[StagedObject],
+        manifest: Bytes,
+    ) -> Result<Publication> {
+        let (set, staged) = (set.clone(), staged.to_vec());
+        self.blocking(move |p| p.finalize(&set, &staged, manifest)).await
+    }
+
+    async fn abort(&self, staged: &[StagedObject]) -> Result<()> {
+        let staged = staged.to_vec();
+        self.blocking(move |p| p.abort(&staged)).await
+    }
+
+    async fn sweep(&self, cutoff: DateTime<Utc>) -> Result<SweepReport> {
+        self.blocking(move |p| p.sweep(cutoff)).await
+    }
+
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta> {
+        let key = key.clone();
+        self.blocking(move |p| p.head(&key)).await
+    }
+
+    async fn get(&self, key: &ObjectKey) -> Result<Bytes> {
+        let key = key.clone();
+        self.blocking(move |p| p.get(&key)).await
+    }
+
+    async fn publication(&self, set: &SetName) -> Result<Publication> {
+        let set = set.clone();
+        self.blocking(move |p| p.publication(&set)).await
+    }
+
+    fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
+        let prefix = prefix.to_owned();
+        stream::once(self.blocking(move |p| p.list(&prefix)))
+            .flat_map(|result| match result {
+                Ok(objects) => stream::iter(objects.into_iter().map(Ok)).boxed(),
+                Err(e) => stream::once(async move { Err(e) }).boxed(),
+            })
+            .boxed()
+    }
+}
