@@ -1,0 +1,106 @@
+//! Failover on the optional 3-node cluster (`testenv/pvenv up cassandra-cluster`): with one node
+//! killed, QUORUM writes (plain and LWT) and reads keep succeeding; once the node restarts it
+//! catches up (hinted handoff), checked by reading at ONE from that node alone.
+//!
+//! Opt-in: `#[ignore]`d by default (the cluster needs ~2.3 GiB); run with
+//! `cargo test -p pinvault-scylla --test failover -- --ignored` after sourcing the env file.
+//! Asked to run without the cluster's environment, it fails (never skips).
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use pinvault_core::{FaultInjector, Pin, PinState, Precondition};
+use pinvault_scylla::{Replication, ScyllaConfig};
+use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
+use scylla::statement::Consistency;
+
+const HINT: &str = "run testenv/pvenv up cassandra-cluster and source its env file";
+
+fn cluster_env() -> (Vec<String>, String) {
+    let points = std::env::var("PINVAULT_CASSANDRA_CLUSTER_CONTACT_POINTS")
+        .unwrap_or_else(|_| panic!("PINVAULT_CASSANDRA_CLUSTER_CONTACT_POINTS is not set: {HINT}"));
+    let nodectl = std::env::var("PINVAULT_CASSANDRA_CLUSTER_NODECTL")
+        .unwrap_or_else(|_| panic!("PINVAULT_CASSANDRA_CLUSTER_NODECTL is not set: {HINT}"));
+    (points.split(',').map(str::to_owned).collect(), nodectl)
+}
+
+fn nodectl(path: &str, action: &str, node: u32) {
+    let status = Command::new(path)
+        .args([action, &node.to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("running {path} {action} {node}: {e}"));
+    assert!(status.success(), "nodectl {action} {node} failed: {status}");
+}
+
+fn pin(n: u32) -> Pin {
+    use sha2::Digest;
+    let digest: [u8; 32] = sha2::Sha256::digest(format!("failover {n}")).into();
+    let mh = multihash::Multihash::<64>::wrap(0x12, &digest).expect("multihash");
+    Pin::new(pinvault_core::Cid::new_v1(0x55, mh))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the 3-node cluster (testenv/pvenv up cassandra-cluster); run with --ignored"]
+async fn quorum_writes_survive_a_killed_node_which_then_catches_up() {
+    let (points, ctl) = cluster_env();
+    let ks = format!("pv_failover_{}", std::process::id());
+    let mut config = ScyllaConfig::new(points, ks.clone());
+    config.replication = Replication::Simple(3);
+    config.consistency = Consistency::Quorum;
+    config.serial_consistency = scylla::statement::SerialConsistency::Serial;
+    let backend = pinvault_scylla::open(config, FaultInjector::disabled()).await.expect("open");
+    for n in 0..20 {
+        backend.put(pin(n), Precondition::Absent).await.expect("put with 3 nodes up");
+    }
+    nodectl(&ctl, "kill", 3);
+    let result = async {
+        for n in 20..60 {
+            let pre = if n % 2 == 0 { Precondition::Absent } else { Precondition::Any };
+            backend.put(pin(n), pre).await.expect("QUORUM put with node 3 down");
+        }
+        for n in 0..60 {
+            assert!(backend.has(&pin(n).cid).await.expect("QUORUM read with node 3 down"));
+        }
+    };
+    result.await;
+    nodectl(&ctl, "start", 3);
+    // Node 3 catches up (hints): read at ONE from node 3 alone until every pin is there.
+    let session = backend.session();
+    let node3: SocketAddr = "127.0.0.3:19042".parse().expect("address");
+    let mut stmt = session
+        .prepare(format!("SELECT cid FROM {ks}.pins_by_cid WHERE mh_prefix = ? AND cid = ?"))
+        .await
+        .expect("prepare");
+    stmt.set_consistency(Consistency::One);
+    stmt.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
+        NodeIdentifier::NodeAddress(node3),
+        None,
+    )));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut missing = 0;
+        for n in 0..60 {
+            let cid = pin(n).cid;
+            let d = cid.hash().digest();
+            let pfx = i32::from(u16::from_be_bytes([d[0], d[1]]));
+            let rows = session.execute_unpaged(&stmt, (pfx, cid.to_bytes())).await;
+            let found = rows
+                .ok()
+                .and_then(|r| r.into_rows_result().ok())
+                .is_some_and(|r| r.rows_num() == 1);
+            if !found {
+                missing += 1;
+            }
+        }
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node 3 still misses {missing} pins 120 s after restarting"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let _ = session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {ks}"), ()).await;
+}
