@@ -1,0 +1,266 @@
+//! [`ObjectBackend`]: both contracts on one instance, delegating to the modules that hold the
+//! logic (`pins`, `views`, `publish`).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, BoxStream, StreamExt};
+use pinvault_core::transfer::{self, ImportOptions, Progress, TransferSummary};
+use pinvault_core::{
+    Batch, Capabilities, Cid, Cursor, Error, Expiry, ListEntry, MigrationReport, ObjectKey,
+    ObjectMeta, ObjectName, PeerId, PinState, Placement, Publication, Publisher, Receipt, Result,
+    SetName, StagedObject, SweepReport, Version, Versioned,
+};
+use tokio::io::AsyncBufRead;
+
+use crate::config::{ObjectOptions, StoreKind};
+use crate::error::Io;
+use crate::listing;
+use crate::store::Inner;
+use crate::views::RepairReport;
+use crate::{CRASH_POINTS, MAX_OBJECT_SIZE};
+
+/// Pins per page of a pin listing (one LIST, then one GET per pin).
+pub const LIST_PAGE: usize = 256;
+
+/// Both pinvault contracts over an object store. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct ObjectBackend {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for ObjectBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectBackend")
+            .field("backend", &self.inner.backend)
+            .field("prefix", &self.inner.layout.root().as_ref())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ObjectBackend {
+    /// An instance over `options`. Opening reads and writes nothing: the layout needs no
+    /// bootstrap record, so any number of instances (processes, machines) may open one prefix.
+    pub fn open(options: ObjectOptions) -> Self {
+        ObjectBackend { inner: Arc::new(Inner::new(options)) }
+    }
+
+    /// The store kind.
+    pub fn kind(&self) -> StoreKind {
+        self.inner.kind
+    }
+
+    fn caps(&self) -> Capabilities {
+        let i = &self.inner;
+        let mut c = Capabilities::none(i.backend);
+        c.persistent = i.persistent;
+        c.durable_on_return = i.durable;
+        c.linearizable_conditional_writes = i.conditional_update;
+        c.atomic_batch = false;
+        c.conditional_batch = false;
+        c.atomic_views = false;
+        c.max_batch_ops = Some(1);
+        c.atomic_publication = true;
+        c.max_object_size = Some(MAX_OBJECT_SIZE);
+        c.crash_points = CRASH_POINTS;
+        c
+    }
+
+    /// Rebuilds the view rows of every live pin and deletes unmatched old rows (see
+    /// [`crate::views`]). `migrate` runs it too.
+    pub async fn repair_views(&self) -> Result<RepairReport> {
+        self.inner.repair_views().await
+    }
+}
+
+#[async_trait]
+impl PinState for ObjectBackend {
+    fn capabilities(&self) -> Capabilities {
+        self.caps()
+    }
+
+    async fn get(&self, cid: &Cid) -> Result<Versioned> {
+        self.inner.get_pin(cid).await
+    }
+
+    fn list(&self, after: Option<Cursor>) -> BoxStream<'_, Result<ListEntry>> {
+        let inner = Arc::clone(&self.inner);
+        let start = after.map(|c| {
+            // A cursor is CID bytes; its key is the hex of them, whatever they hold.
+            inner.layout.pins_dir().join(hex::encode(&c.0).as_str())
+        });
+        stream::unfold(Some(start), move |state| {
+            let inner = Arc::clone(&inner);
+            async move {
+                let after = state?;
+                let page = match listing::page(
+                    &*inner.store,
+                    &inner.layout.pins_dir(),
+                    after.as_ref(),
+                    LIST_PAGE,
+                    inner.ordered_listing,
+                )
+                .await
+                {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let e = inner.err(Io::Read, "pin listing", e);
+                        return Some((stream::iter(vec![Err(e)]), None));
+                    }
+                };
+                let next = if page.len() < LIST_PAGE {
+                    None
+                } else {
+                    page.last().map(|m| Some(m.location.clone()))
+                };
+                let entries: Vec<Result<Option<ListEntry>>> = stream::iter(page)
+                    .map(|meta| {
+                        let inner = Arc::clone(&inner);
+                        async move {
+                            let cid = inner.layout.cid_of_pin(&meta.location)?;
+                            match inner.read_pin(&cid).await? {
+                                Some(s) => Ok(s.pin.map(|pin| ListEntry {
+                                    pin,
+                                    version: Version::from_bytes(s.record.write_id),
+                                    cursor: Cursor(cid.to_bytes()),
+                                })),
+                                None => Ok(None),
+                            }
+                        }
+                    })
+                    .buffered(inner.concurrency)
+                    .collect()
+                    .await;
+                let mut out = Vec::with_capacity(entries.len());
+                let mut failed = false;
+                for e in entries {
+                    match e {
+                        Ok(Some(entry)) => out.push(Ok(entry)),
+                        Ok(None) => {}
+                        Err(e) => {
+                            out.push(Err(e));
+                            failed = true;
+                            break;
+                        }
+                    }
+                }
+                Some((stream::iter(out), if failed { None } else { next }))
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<Receipt> {
+        self.inner.commit(batch).await
+    }
+
+    fn pins_by_peer(&self, peer: &PeerId) -> BoxStream<'_, Result<Cid>> {
+        let peer = peer.clone();
+        stream::once(async move { self.inner.pins_by_peer(&peer).await })
+            .flat_map(|r| match r {
+                Ok(cids) => stream::iter(cids.into_iter().map(Ok).collect::<Vec<_>>()),
+                Err(e) => stream::iter(vec![Err(e)]),
+            })
+            .boxed()
+    }
+
+    fn expiring_before(&self, before: DateTime<Utc>) -> BoxStream<'_, Result<Expiry>> {
+        stream::once(async move { self.inner.expiring_before(before).await })
+            .flat_map(|r| match r {
+                Ok(due) => stream::iter(due.into_iter().map(Ok).collect::<Vec<_>>()),
+                Err(e) => stream::iter(vec![Err(e)]),
+            })
+            .boxed()
+    }
+
+    async fn placement(&self, cid: &Cid) -> Result<Placement> {
+        self.inner.placement(cid).await
+    }
+
+    async fn record_placement(&self, cid: &Cid, actual: BTreeSet<PeerId>) -> Result<()> {
+        self.inner.record_placement(cid, actual).await
+    }
+
+    async fn migrate(&self) -> Result<MigrationReport> {
+        self.inner.migrate().await
+    }
+
+    /// As the provided import, except that a conditional import in batches of more than one
+    /// is refused: its batches would have to be conditional and atomic, which this backend
+    /// does not declare (`conditional_batch: false`). With `batch_size: 1` each pin is one
+    /// conditional write.
+    async fn import(
+        &self,
+        reader: &mut (dyn AsyncBufRead + Unpin + Send),
+        options: &ImportOptions,
+        progress: &dyn Progress,
+    ) -> Result<TransferSummary> {
+        if options.precondition.is_conditional() && options.batch_size > 1 {
+            return Err(Error::unsupported(
+                self.inner.backend,
+                format!(
+                    "an import with precondition {} in batches of {}: conditional batches are not \
+                     atomic on object stores (conditional_batch: false); import with batch_size 1",
+                    options.precondition.describe(),
+                    options.batch_size
+                ),
+            ));
+        }
+        transfer::import_into(self, reader, options, progress).await
+    }
+}
+
+#[async_trait]
+impl Publisher for ObjectBackend {
+    fn publication_capabilities(&self) -> Capabilities {
+        self.caps()
+    }
+
+    async fn stage(&self, set: &SetName, name: &ObjectName, bytes: Bytes) -> Result<StagedObject> {
+        self.inner.stage(set, name, bytes).await
+    }
+
+    async fn finalize(
+        &self,
+        set: &SetName,
+        staged: &[StagedObject],
+        manifest: Bytes,
+    ) -> Result<Publication> {
+        self.inner.finalize(set, staged, manifest).await
+    }
+
+    async fn abort(&self, staged: &[StagedObject]) -> Result<()> {
+        self.inner.abort(staged).await
+    }
+
+    async fn sweep(&self, cutoff: DateTime<Utc>) -> Result<SweepReport> {
+        self.inner.sweep(cutoff).await
+    }
+
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta> {
+        self.inner.head_object(key).await
+    }
+
+    async fn get(&self, key: &ObjectKey) -> Result<Bytes> {
+        self.inner.get_object(key).await
+    }
+
+    async fn publication(&self, set: &SetName) -> Result<Publication> {
+        self.inner.publication(set).await
+    }
+
+    fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
+        let prefix = prefix.to_owned();
+        stream::once(async move { self.inner.list_objects(&prefix).await })
+            .flat_map(|r| match r {
+                Ok(all) => stream::iter(all.into_iter().map(Ok).collect::<Vec<_>>()),
+                Err(e) => stream::iter(vec![Err(e)]),
+            })
+            .boxed()
+    }
+}
