@@ -12,6 +12,9 @@
 //! framework's synchronous `KvStore` (no hop to the blocking pool). Both stores are filled the
 //! same way before measuring (1000-pin commits); reads take no fsync, the group names keep the
 //! write durability of the stores for consistency with the other benches.
+//!
+//! `tokio/spawn-blocking/round-trip` calibrates the hop itself: `block_on` of a
+//! `spawn_blocking` of an empty closure, which every framework call pays once.
 
 use std::time::Duration;
 
@@ -248,8 +251,21 @@ fn sled_reads(c: &mut Criterion, rt: &Runtime) {
     g.finish();
 }
 
+/// What one hop to tokio's blocking pool and back costs, with nothing to do there.
+fn spawn_blocking_round_trip(c: &mut Criterion, rt: &Runtime) {
+    let mut g = get_group(c, "tokio/spawn-blocking");
+    g.bench_function("round-trip", |b| {
+        b.iter(|| {
+            rt.block_on(rt.spawn_blocking(|| black_box(1u64)))
+                .expect("an empty blocking task")
+        })
+    });
+    g.finish();
+}
+
 fn reads(c: &mut Criterion) {
     let rt = fixtures::runtime();
+    spawn_blocking_round_trip(c, &rt);
     rocks(c, &rt);
     sled_reads(c, &rt);
 }
