@@ -16,6 +16,7 @@
 //!    `#[cfg(not(feature = "rocksdb"))] const ROCKSDB: Option<Opener> = None;`, then
 //!    `opener: ROCKSDB` in the table.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -200,28 +201,28 @@ pub const BACKENDS: &[BackendEntry] = &[
         form: "s3://bucket/prefix",
         shape: Shape::Bucket,
         feature: Some("s3"),
-        opener: None,
+        opener: S3,
     },
     BackendEntry {
         scheme: "gs",
         form: "gs://bucket/prefix",
         shape: Shape::Bucket,
         feature: Some("gcs"),
-        opener: None,
+        opener: GCS,
     },
     BackendEntry {
         scheme: "az",
         form: "az://container/prefix",
         shape: Shape::Bucket,
         feature: Some("azure"),
-        opener: None,
+        opener: AZURE,
     },
     BackendEntry {
         scheme: "scylla",
         form: "scylla://host1,host2/keyspace",
         shape: Shape::Cluster,
         feature: Some("scylla"),
-        opener: None,
+        opener: SCYLLA,
     },
 ];
 
@@ -275,6 +276,105 @@ const FS: Option<Opener> = None;
 #[cfg(not(feature = "sled"))]
 const SLED: Option<Opener> = None;
 
+/// `s3://bucket/prefix[?endpoint=&region=&allow_http=]`, `gs://bucket/prefix`,
+/// `az://container/prefix[?account=&endpoint=&allow_http=]`: the object-store backend.
+/// Credentials come from the environment only (`PINVAULT_S3_ACCESS_KEY_ID`,
+/// `PINVAULT_S3_SECRET_ACCESS_KEY`, `PINVAULT_GCS_SERVICE_ACCOUNT`, `PINVAULT_AZURE_ACCESS_KEY`;
+/// `pinvault_object::config`), never from the URL. Opening sends no request.
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+fn open_object(target: Target) -> OpenFuture {
+    Box::pin(async move {
+        let known: &[&str] = match target.url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()) {
+            Some(scheme) if scheme == "s3" => &["endpoint", "region", "allow_http"],
+            Some(scheme) if scheme == "az" => &["account", "endpoint", "allow_http"],
+            _ => &[],
+        };
+        target.check_options(known)?;
+        let config = pinvault_object::ObjectConfig::from_url(&target.url)?;
+        Ok(Store::from_backend(pinvault_object::open(config.options()?)))
+    })
+}
+#[cfg(feature = "s3")]
+const S3: Option<Opener> = Some(open_object);
+#[cfg(not(feature = "s3"))]
+const S3: Option<Opener> = None;
+#[cfg(feature = "gcs")]
+const GCS: Option<Opener> = Some(open_object);
+#[cfg(not(feature = "gcs"))]
+const GCS: Option<Opener> = None;
+#[cfg(feature = "azure")]
+const AZURE: Option<Opener> = Some(open_object);
+#[cfg(not(feature = "azure"))]
+const AZURE: Option<Opener> = None;
+
+/// `scylla://host1[:port],host2/keyspace[?tls=&local_dc=&replication=]`: the ScyllaDB/Cassandra
+/// backend; the port defaults to 9042. Credentials come from `PINVAULT_CASSANDRA_USER` and
+/// `PINVAULT_CASSANDRA_PASSWORD` (both or neither); `tls=true` verifies the server against
+/// `PINVAULT_CASSANDRA_CA_CERT` when set, else the system roots. `replication` is the
+/// SimpleStrategy factor used when the keyspace is created (default 1). Connecting applies the
+/// schema migrations (`schema/`).
+#[cfg(feature = "scylla")]
+fn open_scylla(target: Target) -> OpenFuture {
+    Box::pin(async move {
+        use pinvault_scylla::{Replication, ScyllaConfig, Secret, TlsTrust};
+        target.check_options(&["tls", "local_dc", "replication"])?;
+        let Location::Cluster { hosts, keyspace } = &target.location else {
+            return Err(Error::invalid(format!("backend URL {:?}", target.url), "not a cluster URL"));
+        };
+        let mut config = ScyllaConfig::new(hosts.iter().map(|h| with_default_port(h, 9042)).collect(), keyspace);
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        match (env("PINVAULT_CASSANDRA_USER"), env("PINVAULT_CASSANDRA_PASSWORD")) {
+            (Some(user), Some(password)) => {
+                config.username = Some(user);
+                config.password = Some(Secret::new(password));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(Error::invalid(
+                    "environment",
+                    "set both PINVAULT_CASSANDRA_USER and PINVAULT_CASSANDRA_PASSWORD, or neither",
+                ))
+            }
+        }
+        if target.bool_option("tls", false)? {
+            config.tls = Some(match env("PINVAULT_CASSANDRA_CA_CERT") {
+                Some(ca) => TlsTrust::CaFile(ca.into()),
+                None => TlsTrust::SystemRootsOnly,
+            });
+        }
+        config.local_dc = target.options.get("local_dc").cloned();
+        if let Some(rf) = target.options.get("replication") {
+            let rf = rf.parse::<u32>().ok().filter(|rf| *rf > 0).ok_or_else(|| {
+                Error::invalid(
+                    format!("backend URL {:?}", target.url),
+                    format!("option replication={rf:?} must be a positive replication factor"),
+                )
+            })?;
+            config.replication = Replication::Simple(rf);
+        }
+        let backend = pinvault_scylla::open(config, Default::default()).await?;
+        Ok(Store::from_backend(backend))
+    })
+}
+#[cfg(feature = "scylla")]
+const SCYLLA: Option<Opener> = Some(open_scylla);
+#[cfg(not(feature = "scylla"))]
+const SCYLLA: Option<Opener> = None;
+
+/// `host` → `host:port`; a contact point that names its port is kept as it is.
+#[cfg_attr(not(feature = "scylla"), allow(dead_code))]
+fn with_default_port(contact: &str, port: u16) -> String {
+    let has_port = match contact.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']').is_some_and(|(_, rest)| rest.starts_with(':')),
+        None => contact.contains(':'),
+    };
+    if has_port {
+        contact.to_owned()
+    } else {
+        format!("{contact}:{port}")
+    }
+}
+
 /// Opens the backend `url` points at.
 ///
 /// Errors: [`Error::InvalidInput`] for a malformed URL or an unknown scheme (the message lists
@@ -302,8 +402,8 @@ pub fn resolve(url: &str) -> Result<(&'static BackendEntry, Target)> {
     let location = match entry.shape {
         Shape::InProcess => parse_in_process(url, entry)?,
         Shape::Directory => parse_directory(url, entry, &mut options)?,
-        Shape::Bucket => parse_bucket(url, entry)?,
-        Shape::Cluster => parse_cluster(url, entry)?,
+        Shape::Bucket => parse_bucket(url, entry, &mut options)?,
+        Shape::Cluster => parse_cluster(url, entry, &mut options)?,
     };
     Ok((entry, Target { url: url.to_owned(), location, options }))
 }
@@ -370,11 +470,7 @@ fn parse_directory(
     options: &mut BTreeMap<String, String>,
 ) -> Result<Location> {
     let parsed = parse_url_with_query(url)?;
-    for (key, value) in parsed.query_pairs() {
-        if options.insert(key.to_string(), value.to_string()).is_some() {
-            return Err(malformed(url, format!("option {key:?} is given twice")));
-        }
-    }
+    collect_options(url, parsed.query_pairs(), options)?;
     if parsed.cannot_be_a_base() || parsed.has_host() && parsed.host_str() != Some("") {
         return Err(wrong_shape(url, entry, "it needs an absolute path after three slashes"));
     }
@@ -387,8 +483,27 @@ fn parse_directory(
     Ok(Location::Directory(path))
 }
 
-fn parse_bucket(url: &str, entry: &BackendEntry) -> Result<Location> {
-    let parsed = parse_url(url)?;
+/// Query parameters into `options`, each key at most once.
+fn collect_options<'a>(
+    url: &str,
+    pairs: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>,
+    options: &mut BTreeMap<String, String>,
+) -> Result<()> {
+    for (key, value) in pairs {
+        if options.insert(key.to_string(), value.into_owned()).is_some() {
+            return Err(malformed(url, format!("option {key:?} is given twice")));
+        }
+    }
+    Ok(())
+}
+
+fn parse_bucket(
+    url: &str,
+    entry: &BackendEntry,
+    options: &mut BTreeMap<String, String>,
+) -> Result<Location> {
+    let parsed = parse_url_with_query(url)?;
+    collect_options(url, parsed.query_pairs(), options)?;
     let bucket = parsed.host_str().unwrap_or("");
     if bucket.is_empty() {
         return Err(wrong_shape(url, entry, "it names no bucket"));
@@ -401,17 +516,20 @@ fn parse_bucket(url: &str, entry: &BackendEntry) -> Result<Location> {
 }
 
 /// Parsed by hand: `url` cannot hold a comma-separated list of `host:port` contact points.
-fn parse_cluster(url: &str, entry: &BackendEntry) -> Result<Location> {
+fn parse_cluster(
+    url: &str,
+    entry: &BackendEntry,
+    options: &mut BTreeMap<String, String>,
+) -> Result<Location> {
     let rest = url
         .get(entry.scheme.len()..)
         .and_then(|r| r.strip_prefix("://"))
         .ok_or_else(|| wrong_shape(url, entry, "it needs '//' before the hosts"))?;
-    if rest.contains(['?', '#', '@']) {
-        return Err(malformed(
-            url,
-            "query parameters, fragments and credentials are not supported",
-        ));
+    if rest.contains(['#', '@']) {
+        return Err(malformed(url, "fragments and credentials are not supported"));
     }
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    collect_options(url, url::form_urlencoded::parse(query.as_bytes()), options)?;
     let (hosts, keyspace) =
         rest.split_once('/').ok_or_else(|| wrong_shape(url, entry, "it names no keyspace"))?;
     let hosts: Vec<String> = hosts.split(',').map(str::to_owned).collect();
@@ -540,6 +658,33 @@ mod tests {
         for bad in ["s3:///prefix", "gs:bucket", "s3://user@bucket/p", "s3://b:9000/p"] {
             assert!(message(bad).contains("bucket"), "{bad}: {}", message(bad));
         }
+        let (_, target) = resolve("s3://b/p?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=x").unwrap();
+        assert_eq!(target.options.get("endpoint").map(String::as_str), Some("http://127.0.0.1:9000"));
+        assert!(target.check_options(&["endpoint", "region"]).is_ok());
+        assert!(message("s3://b/p?region=a&region=b").contains("twice"));
+    }
+
+    #[test]
+    fn cluster_urls_take_options_and_a_default_port() {
+        let (_, target) = resolve("scylla://db1,db2:19042/pins?tls=true&local_dc=dc1").unwrap();
+        assert!(target.bool_option("tls", false).unwrap());
+        assert_eq!(target.options.get("local_dc").map(String::as_str), Some("dc1"));
+        let ported: Vec<String> =
+            ["db1", "db2:19042", "[::1]", "[::1]:19042", "10.0.0.1"].iter().map(|h| with_default_port(h, 9042)).collect();
+        assert_eq!(ported, ["db1:9042", "db2:19042", "[::1]:9042", "[::1]:19042", "10.0.0.1:9042"]);
+    }
+
+    #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+    #[tokio::test]
+    async fn object_urls_refuse_unknown_options_and_credentials() {
+        for url in ["s3://b/p?fsync=false", "gs://b/p?endpoint=x", "az://c/p?secret=x"] {
+            let entry = BACKENDS.iter().find(|e| url.starts_with(e.scheme)).unwrap();
+            if !entry.is_compiled_in() {
+                continue;
+            }
+            let err = open(url).await.unwrap_err();
+            assert!(matches!(err, Error::InvalidInput { .. }), "{url}: {err}");
+        }
     }
 
     #[test]
@@ -555,7 +700,8 @@ mod tests {
             "scylla://h1,,h2/ks",
             "scylla://h1:99999/ks",
             "scylla://h1/bad-keyspace",
-            "scylla://h1/ks?consistency=one",
+            "scylla://h1/ks?tls=true&tls=false",
+            "scylla://h1/ks#frag",
         ] {
             assert!(message(bad).contains(bad), "{bad}");
         }
@@ -584,7 +730,11 @@ mod tests {
         let compiled_in = 1
             + usize::from(cfg!(feature = "rocksdb"))
             + usize::from(cfg!(feature = "sled"))
-            + usize::from(cfg!(feature = "fs"));
+            + usize::from(cfg!(feature = "fs"))
+            + usize::from(cfg!(feature = "s3"))
+            + usize::from(cfg!(feature = "gcs"))
+            + usize::from(cfg!(feature = "azure"))
+            + usize::from(cfg!(feature = "scylla"));
         assert_eq!(BACKENDS.iter().filter(|e| e.is_compiled_in()).count(), compiled_in);
     }
 }

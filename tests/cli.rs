@@ -223,9 +223,10 @@ fn unknown_scheme_lists_the_known_forms() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("\"nope:\""));
 }
 
+/// Runs in the default-features build (`scripts/test.sh` tests the facade that way too).
+#[cfg(not(feature = "s3"))]
 #[test]
 fn backend_not_compiled_in_names_its_feature() {
-    // s3 has no feature to enable yet (issue 5), so this holds in every build.
     let run = pinvault(&["--url", "s3://bucket/prefix", "pin", "ls"], "");
     assert_eq!(run.code, 6, "{}", run.stderr);
     assert!(
@@ -386,4 +387,60 @@ fn sled_url_persists_across_processes() {
 #[test]
 fn fs_url_persists_across_processes() {
     directory_url_persists_across_processes("fs");
+}
+
+/// The Prometheus text file: parsed into `(metric line prefix, value)` samples.
+fn metrics_samples(path: &Path) -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(path).expect("the metrics file was written");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').expect("name value");
+            (name.to_owned(), value.parse::<f64>().expect("a number"))
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_file_records_the_command_and_its_outcome() {
+    let path = scratch("metrics.prom");
+    let arg = path.to_str().unwrap();
+    let run = pinvault(&["--url", "memory:", "--metrics-file", arg, "pin", "add", CID_V1], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let samples = metrics_samples(&path);
+    let count = |outcome: &str| {
+        samples.iter().find(|(name, _)| {
+            name.starts_with("pinvault_cli_command_seconds_count")
+                && name.contains("command=\"pin\"")
+                && name.contains(&format!("outcome=\"{outcome}\""))
+        })
+    };
+    assert_eq!(count("ok").map(|(_, v)| *v), Some(1.0), "{samples:?}");
+    // A failing command still writes the file, with its outcome.
+    let run = pinvault(&["--url", "memory:", "--metrics-file", arg, "pin", "get", CID_V1], "");
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let samples = metrics_samples(&path);
+    assert!(samples.iter().any(|(n, v)| n.contains("outcome=\"error\"") && *v > 0.0), "{samples:?}");
+    assert!(!path.with_file_name(".metrics.prom.tmp").exists(), "written by rename");
+    // An unwritable path is an error, not a silent loss.
+    let run = pinvault(&["--url", "memory:", "--metrics-file", "/nonexistent/dir/m.prom", "pin", "ls"], "");
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("cannot write metrics file /nonexistent/dir/m.prom"), "{}", run.stderr);
+}
+
+/// The Scylla backend's own metrics reach the file (needs the test services' Cassandra).
+#[cfg(feature = "scylla")]
+#[test]
+fn metrics_file_carries_the_scylla_backend_metrics() {
+    let hosts = std::env::var("PINVAULT_CASSANDRA_CONTACT_POINTS")
+        .expect("PINVAULT_CASSANDRA_CONTACT_POINTS is not set: run testenv/pvenv up and source its env file");
+    let url = format!("scylla://{hosts}/pinvault_cli_metrics");
+    let path = scratch("scylla.prom");
+    let run = pinvault(&["--url", &url, "--metrics-file", path.to_str().unwrap(), "pin", "add", CID_V0], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let samples = metrics_samples(&path);
+    assert!(
+        samples.iter().any(|(n, v)| n.starts_with("pinvault_scylla_op_seconds_count") && n.contains("op=\"commit\"") && *v >= 1.0),
+        "{samples:?}"
+    );
 }

@@ -3,6 +3,7 @@
 
 mod exec;
 mod exit;
+mod metrics;
 mod output;
 mod pin;
 mod state;
@@ -27,6 +28,10 @@ struct Cli {
     /// Print results as one JSON object per line.
     #[arg(long, global = true)]
     json: bool,
+    /// When the command ends, write its metrics (the backend's and the command's duration) to
+    /// PATH in the Prometheus text format, e.g. for node_exporter's textfile collector.
+    #[arg(long, global = true, value_name = "PATH")]
+    metrics_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +51,17 @@ enum Command {
     },
 }
 
+impl Command {
+    /// The command's name in metrics labels.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Store(StoreCommand::Pin(_)) => "pin",
+            Command::Store(StoreCommand::State(_)) => "state",
+            Command::Exec { .. } => "exec",
+        }
+    }
+}
+
 /// The commands that act on a store, on the command line or in an `exec` script.
 #[derive(Debug, Subcommand)]
 enum StoreCommand {
@@ -59,7 +75,15 @@ enum StoreCommand {
 
 /// Parses the command line, runs it, and turns the outcome into an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    let metrics = match cli.metrics_file.take().map(metrics::MetricsFile::install).transpose() {
+        Ok(metrics) => metrics,
+        Err(e) => {
+            eprintln!("pinvault: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let command = cli.command.name();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -67,7 +91,16 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    if let Some(metrics) = metrics {
+        if let Err(e) = metrics.finish(command, result.is_ok()) {
+            eprintln!("pinvault: {e}");
+            if result.is_ok() {
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {

@@ -49,7 +49,9 @@
 //! Reads **filter**: a view row is shown only if the pin it names currently exists and still has
 //! that peer / that `expire_at`. So a view never shows a missing pin or a stale allocation, and
 //! every committed pin's rows exist from its commit point on (written ahead), whatever instant a
-//! crash hits. Rows of failed or crashed writes, and bucket rows, are garbage that reads skip.
+//! crash hits. Rows of failed or crashed writes, and bucket rows, are garbage that reads skip;
+//! `migrate` deletes the view rows among them once older than a grace period
+//! ([`ScyllaBackend::repair_views`], module `repair`).
 //! Placements: desired = the pin's allocations (read from the pin); actual = a
 //! `placement_actual` column of the pin's own row, so a remove drops it in the same mutation.
 //! Known limit: with two processes writing one CID concurrently and clocks skewed by more than a
@@ -78,6 +80,7 @@ pub mod errors;
 pub mod lwt;
 mod objects;
 mod pins;
+mod repair;
 pub mod schema;
 
 use std::sync::atomic::AtomicU64;
@@ -90,6 +93,7 @@ use scylla::statement::prepared::PreparedStatement;
 
 pub use config::{Replication, ScyllaConfig, Secret, TlsTrust, ENV_HINT};
 pub use errors::{ConnectError, BACKEND};
+pub use repair::{ViewRepairReport, VIEW_REPAIR_GRACE};
 
 /// Crash point: views written ahead and sequence taken; the pins are not written.
 pub const COMMIT_PREPARED: &str = "scylla.commit.prepared";
@@ -153,9 +157,13 @@ stmts! {
     peer_insert = "INSERT INTO {ks}.pins_by_peer (peer, cid) VALUES (?, ?) USING TIMESTAMP ?",
     peer_delete = "DELETE FROM {ks}.pins_by_peer USING TIMESTAMP ? WHERE peer = ? AND cid = ?",
     peer_scan = "SELECT cid FROM {ks}.pins_by_peer WHERE peer = ?",
+    peer_all = "SELECT peer, cid FROM {ks}.pins_by_peer",
+    peer_one = "SELECT cid FROM {ks}.pins_by_peer WHERE peer = ? AND cid = ?",
     ttl_insert = "INSERT INTO {ks}.pin_ttl_queue (bucket, expire_s, expire_ns, cid) VALUES (?, ?, ?, ?) USING TIMESTAMP ?",
     ttl_delete = "DELETE FROM {ks}.pin_ttl_queue USING TIMESTAMP ? WHERE bucket = ? AND expire_s = ? AND expire_ns = ? AND cid = ?",
     ttl_scan = "SELECT expire_s, expire_ns, cid FROM {ks}.pin_ttl_queue WHERE bucket = ?",
+    ttl_all = "SELECT bucket, expire_s, expire_ns, cid FROM {ks}.pin_ttl_queue",
+    ttl_one = "SELECT cid FROM {ks}.pin_ttl_queue WHERE bucket = ? AND expire_s = ? AND expire_ns = ? AND cid = ?",
     bucket_insert = "INSERT INTO {ks}.pin_ttl_buckets (shard, bucket) VALUES (0, ?) USING TIMESTAMP ?",
     bucket_scan = "SELECT bucket FROM {ks}.pin_ttl_buckets WHERE shard = 0 AND bucket <= ?",
     seq_init = "INSERT INTO {ks}.commit_sequence (id, seq) VALUES (0, 0) IF NOT EXISTS",

@@ -601,10 +601,17 @@ impl PinState for ScyllaBackend {
         r
     }
 
+    /// Applies the schema migrations, then deletes stray view rows (`repair_views`);
+    /// `records_rewritten` counts the rows deleted.
     async fn migrate(&self) -> Result<MigrationReport> {
         let (from, to) =
             schema::migrate(&self.inner.session, &self.inner.config, schema::CURRENT_VERSION)
                 .await?;
-        Ok(MigrationReport { from: from as u32, to: to as u32, records_rewritten: 0 })
+        let repaired = self.repair_views().await?;
+        Ok(MigrationReport {
+            from: from as u32,
+            to: to as u32,
+            records_rewritten: repaired.peer_rows_deleted + repaired.expiry_rows_deleted,
+        })
     }
 }

@@ -6,20 +6,58 @@
 //! [`Error::Unsupported`]; otherwise run each later migration's statements (all `IF NOT
 //! EXISTS`, so a crash half-way or two processes migrating at once is harmless) and advance the
 //! version by LWT (`IF version = previous`, or `IF NOT EXISTS` for the first), so it only grows.
+//!
+//! From version 2 the keyspace also keeps `schema_migrations`: one row per applied migration
+//! with the SHA-256 of its file. Each open records the rows still missing (`IF NOT EXISTS`; the
+//! migrations applied before the table existed get the checksum of the file embedded here), then
+//! compares every recorded checksum with the embedded file and refuses a mismatch with
+//! [`Error::Corrupt`]: a migration edited after it ran leaves a schema nobody tested.
 
 use pinvault_core::{Error, Result};
 use scylla::client::session::Session;
 use scylla::value::CqlValue;
+use sha2::{Digest, Sha256};
 
 use crate::config::ScyllaConfig;
 use crate::errors::{map_exec, map_other, Kind, BACKEND};
 
-/// The migrations, in order: `(version, CQL text)`.
-pub const MIGRATIONS: &[(i32, &str)] =
-    &[(1, include_str!("../../../schema/migrations/0001_initial.cql"))];
+/// One numbered migration file of `schema/migrations/`.
+#[derive(Clone, Copy, Debug)]
+pub struct Migration {
+    /// Its number: the schema version once it is applied.
+    pub version: i32,
+    /// Its file name without `NNNN_` and `.cql`.
+    pub name: &'static str,
+    /// Its text.
+    pub cql: &'static str,
+}
+
+impl Migration {
+    /// The SHA-256 of the file's text, as recorded in `schema_migrations`.
+    pub fn checksum(&self) -> [u8; 32] {
+        Sha256::digest(self.cql.as_bytes()).into()
+    }
+}
+
+/// The migrations, in order.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        cql: include_str!("../../../schema/migrations/0001_initial.cql"),
+    },
+    Migration {
+        version: 2,
+        name: "migration_history",
+        cql: include_str!("../../../schema/migrations/0002_migration_history.cql"),
+    },
+];
 
 /// The schema version this code writes.
-pub const CURRENT_VERSION: i32 = 1;
+pub const CURRENT_VERSION: i32 = 2;
+
+/// The first version that has the `schema_migrations` history table.
+pub const HISTORY_VERSION: i32 = 2;
 
 /// The statements of one migration file: `--` comments dropped, split at `;` line ends.
 pub fn statements(cql: &str) -> Vec<String> {
@@ -114,9 +152,10 @@ pub async fn migrate(session: &Session, config: &ScyllaConfig, target: i32) -> R
         ));
     }
     let mut now = found;
-    for (version, cql) in MIGRATIONS.iter().filter(|(v, _)| *v > found && *v <= target) {
+    for migration in MIGRATIONS.iter().filter(|m| m.version > found && m.version <= target) {
+        let version = &migration.version;
         session.use_keyspace(ks, false).await.map_err(|e| map_other(e, "use keyspace"))?;
-        for stmt in statements(cql) {
+        for stmt in statements(migration.cql) {
             run(session, stmt, &format!("migration {version}")).await?;
         }
         let (cql, values): (String, Vec<CqlValue>) = if now == 0 {
@@ -138,7 +177,71 @@ pub async fn migrate(session: &Session, config: &ScyllaConfig, target: i32) -> R
         }
         tracing::info!(keyspace = %ks, version = now, "scylla: schema migrated");
     }
+    if now >= HISTORY_VERSION {
+        record_history(session, ks, now).await?;
+        verify_history(session, ks).await?;
+    }
     Ok((found, now))
+}
+
+/// Records every applied migration (up to `now`) missing from `schema_migrations`.
+async fn record_history(session: &Session, ks: &str, now: i32) -> Result<()> {
+    let recorded = history(session, ks).await?;
+    let applied_at = chrono::Utc::now().timestamp_micros();
+    for m in MIGRATIONS.iter().filter(|m| m.version <= now) {
+        if recorded.iter().any(|(v, _)| *v == m.version) {
+            continue;
+        }
+        session
+            .query_unpaged(
+                format!(
+                    "INSERT INTO {ks}.schema_migrations (version, name, sha256, applied_at_us) \
+                     VALUES (?, ?, ?, ?) IF NOT EXISTS"
+                ),
+                (m.version, m.name, m.checksum().to_vec(), applied_at),
+            )
+            .await
+            .map_err(|e| map_exec(e, "record schema_migrations", Kind::Write))?;
+    }
+    Ok(())
+}
+
+/// `(version, sha256)` of every row of `schema_migrations`.
+pub async fn history(session: &Session, ks: &str) -> Result<Vec<(i32, Vec<u8>)>> {
+    let rows = session
+        .query_unpaged(format!("SELECT version, sha256 FROM {ks}.schema_migrations"), ())
+        .await
+        .map_err(|e| map_exec(e, "read schema_migrations", Kind::Read))?
+        .into_rows_result()
+        .map_err(|e| map_other(e, "read schema_migrations"))?;
+    let mut out = Vec::new();
+    for row in rows.rows::<(i32, Option<Vec<u8>>)>().map_err(|e| map_other(e, "schema_migrations"))? {
+        let (version, sha) = row.map_err(|e| map_other(e, "schema_migrations row"))?;
+        out.push((version, sha.unwrap_or_default()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Refuses a history whose checksums differ from the embedded files.
+async fn verify_history(session: &Session, ks: &str) -> Result<()> {
+    for (version, sha) in history(session, ks).await? {
+        let Some(m) = MIGRATIONS.iter().find(|m| m.version == version) else { continue };
+        if sha != m.checksum() {
+            return Err(Error::corrupt(
+                format!("{ks}.schema_migrations version {version}"),
+                format!(
+                    "migration {version:04}_{} was applied with checksum {}, but this code's file \
+                     has {}: the file was edited after it ran, so the keyspace's schema is not \
+                     the one this code knows",
+                    m.name,
+                    hex::encode(&sha),
+                    hex::encode(m.checksum())
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -147,12 +250,16 @@ mod tests {
 
     #[test]
     fn migration_files_split_into_create_statements() {
-        let stmts = statements(MIGRATIONS[0].1);
+        let stmts = statements(MIGRATIONS[0].cql);
         assert!(stmts.len() >= 8, "{stmts:#?}");
-        for s in &stmts {
-            assert!(s.starts_with("CREATE TABLE IF NOT EXISTS"), "not idempotent: {s}");
-            assert!(!s.contains("--"));
+        for m in MIGRATIONS {
+            for s in statements(m.cql) {
+                assert!(s.starts_with("CREATE TABLE IF NOT EXISTS"), "not idempotent: {s}");
+                assert!(!s.contains("--"));
+            }
         }
-        assert_eq!(MIGRATIONS.last().map(|m| m.0), Some(CURRENT_VERSION));
+        let versions: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(versions, (1..=CURRENT_VERSION).collect::<Vec<_>>(), "numbered 1, 2, ... without gaps");
+        assert_ne!(MIGRATIONS[0].checksum(), MIGRATIONS[1].checksum());
     }
 }
