@@ -444,3 +444,61 @@ fn metrics_file_carries_the_scylla_backend_metrics() {
         "{samples:?}"
     );
 }
+
+#[test]
+fn state_verify_migrate_digest_and_copy() {
+    let script = "state import examples/pinset.ndjson\nstate verify\nstate migrate\nstate digest\n\
+                  state copy --to memory: --batch-size 7\n";
+    let run = exec(script);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[1].starts_with("checked 20 pins, ") && lines[1].ends_with(": 0 problems"), "{}", lines[1]);
+    assert!(lines[2].starts_with("stored format "), "{}", lines[2]);
+    let digest = lines[3].strip_prefix("20 pins, digest ").expect("digest line");
+    assert_eq!(digest.len(), 64);
+    assert!(lines[4].starts_with("copied 20 pins in 3 batches;"), "{}", lines[4]);
+    assert!(lines[4].contains(&format!("source 20 pins digest {digest}, destination 20 pins digest {digest}")));
+}
+
+#[test]
+fn state_copy_with_a_bad_checkpoint_is_invalid_input() {
+    let checkpoint = scratch("copy.checkpoint");
+    std::fs::write(&checkpoint, "not-hex 3\n").unwrap();
+    let script = format!("state copy --to memory: --checkpoint {}\n", checkpoint.display());
+    let run = exec(&script);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(run.stderr.contains("cursor"), "{}", run.stderr);
+}
+
+#[test]
+fn publish_list_get_and_sweep() {
+    let a = scratch("a.txt");
+    std::fs::write(&a, "alpha\n").unwrap();
+    let b = a.with_file_name("b.bin");
+    std::fs::write(&b, [0u8, 1, 2]).unwrap();
+    let missing = a.with_file_name("missing.txt");
+    let script = format!(
+        "publish sales/2026 {a} {b}\nobject ls sales/\nobject get sales/2026 a.txt\nsweep --older-than 0\n",
+        a = a.display(),
+        b = b.display()
+    );
+    let run = exec(&script);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("published sales/2026: 2 objects, 9 bytes, version "), "{}", lines[0]);
+    assert!(lines[1].starts_with("sales/2026/a.txt\t6\t"), "{}", lines[1]);
+    assert!(lines[2].starts_with("sales/2026/b.bin\t3\t"), "{}", lines[2]);
+    assert_eq!(lines[3], "alpha");
+    assert!(lines[4].starts_with("swept 0 staged objects (0 bytes)"), "{}", lines[4]);
+
+    // First writer wins: publishing the set again is a conflict (exit 4).
+    let again = exec(&format!("publish s {a}\npublish s {a}\n", a = a.display()));
+    assert_eq!(again.code, 4, "{}", again.stderr);
+    // A missing file stops the publication before anything is staged (exit 3).
+    let run = exec(&format!("publish s {a} {missing}\nobject ls\n", a = a.display(), missing = missing.display()));
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    // A hostile set name is refused (exit 5).
+    let run = exec(&format!("publish ../escape {a}\n", a = a.display()));
+    assert_eq!(run.code, 5, "{}", run.stderr);
+}

@@ -35,6 +35,7 @@
 
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod batch;
 pub mod capability;
 pub mod codec;

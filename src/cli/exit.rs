@@ -17,7 +17,8 @@ Exit codes:
   5  invalid input (bad CID, peer ID, time, version, metadata, URL, malformed import)
   6  unsupported (backend not compiled in, or an operation the backend refuses)
   7  unavailable (backend unreachable or timed out; retrying may succeed)
-  8  corrupt data (the store holds a record that does not decode)";
+  8  corrupt data (the store holds a record that does not decode)
+  9  verification failed (state verify found inconsistent views; a copy does not match)";
 
 /// A CLI failure.
 #[derive(Debug)]
@@ -35,6 +36,8 @@ pub enum CliError {
     },
     /// Writing to stdout failed.
     Output(io::Error),
+    /// A check ran and found a difference (`state verify`, the check after `state copy`).
+    Mismatch(String),
     /// A failure on one line of an `exec` script.
     Script {
         /// `script:line`.
@@ -58,6 +61,7 @@ impl CliError {
                 _ => 1,
             },
             CliError::Usage(_) => 2,
+            CliError::Mismatch(_) => 9,
             CliError::File { source, .. } if source.kind() == io::ErrorKind::NotFound => 3,
             CliError::File { .. } | CliError::Output(_) => 1,
             CliError::Script { source, .. } => source.exit_code(),
@@ -79,6 +83,7 @@ impl fmt::Display for CliError {
         match self {
             CliError::Store(e) => write!(f, "{e}"),
             CliError::Usage(message) => f.write_str(message.trim_end()),
+            CliError::Mismatch(message) => write!(f, "verification failed: {message}"),
             CliError::File { path, source } => write!(f, "{path}: {source}"),
             CliError::Output(e) => write!(f, "writing output: {e}"),
             CliError::Script { place, source } => write!(f, "{place}: {source}"),
@@ -115,6 +120,7 @@ mod tests {
             (Error::corrupt("k", "bad").into(), 8),
             (Error::backend("memory", "boom").into(), 1),
             (CliError::Usage("bad".into()), 2),
+            (CliError::Mismatch("differs".into()), 9),
             (CliError::File { path: "f".into(), source: io::ErrorKind::NotFound.into() }, 3),
             (
                 CliError::File { path: "f".into(), source: io::ErrorKind::PermissionDenied.into() },

@@ -1,11 +1,13 @@
 //! The command line: global options, the command tree, and the one place errors become exit
 //! codes.
 
+mod audit;
 mod exec;
 mod exit;
 mod metrics;
 mod output;
 mod pin;
+mod publish;
 mod state;
 
 use std::process::ExitCode;
@@ -57,6 +59,9 @@ impl Command {
         match self {
             Command::Store(StoreCommand::Pin(_)) => "pin",
             Command::Store(StoreCommand::State(_)) => "state",
+            Command::Store(StoreCommand::Publish { .. }) => "publish",
+            Command::Store(StoreCommand::Sweep { .. }) => "sweep",
+            Command::Store(StoreCommand::Object(_)) => "object",
             Command::Exec { .. } => "exec",
         }
     }
@@ -68,9 +73,30 @@ enum StoreCommand {
     /// Add, remove, read and list pins.
     #[command(subcommand)]
     Pin(pin::PinCommand),
-    /// Export or import the whole pinset.
+    /// The whole pinset: export, import, copy, verify, migrate, digest.
     #[command(subcommand)]
     State(state::StateCommand),
+    /// Stage FILEs and publish them as set SET, all or nothing (each object is named after its
+    /// file name); prints the publication's version.
+    Publish {
+        /// The set to publish.
+        set: String,
+        /// The files; each becomes one object.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+        /// A file whose bytes are stored as the set's manifest.
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<String>,
+    },
+    /// Remove objects staged but never published (crashed publishers' leftovers).
+    Sweep {
+        /// Only objects staged at least this many seconds ago.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+        older_than: u64,
+    },
+    /// Read published objects.
+    #[command(subcommand)]
+    Object(publish::ObjectCommand),
 }
 
 /// Parses the command line, runs it, and turns the outcome into an exit code.
@@ -130,6 +156,11 @@ async fn run_store_command(
     match command {
         StoreCommand::Pin(command) => pin::run(store, command, out).await,
         StoreCommand::State(command) => state::run(store, command, out, stdin).await,
+        StoreCommand::Publish { set, files, manifest } => {
+            publish::publish(store, &set, &files, manifest.as_deref(), out).await
+        }
+        StoreCommand::Sweep { older_than } => publish::sweep(store, older_than, out).await,
+        StoreCommand::Object(command) => publish::object(store, command, out).await,
     }
 }
 

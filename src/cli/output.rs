@@ -48,10 +48,11 @@ pub fn receipt_json(receipt: &Receipt) -> Value {
         "sequence": receipt.sequence,
         "ops": receipt.ops,
         "committed_at": receipt.committed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "digest": hex_digest(&receipt.digest),
+        "digest": hex(&receipt.digest),
     })
 }
 
-fn hex_digest(digest: &[u8; 32]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -16,6 +16,7 @@ use pinvault::Store;
 use serde_json::json;
 use tokio::io::{AsyncBufRead, AsyncWriteExt, BufReader, BufWriter};
 
+use crate::cli::audit;
 use crate::cli::exit::CliError;
 use crate::cli::output::{receipt_json, Output};
 
@@ -43,6 +44,26 @@ pub enum StateCommand {
         #[arg(long, value_name = "N", default_value_t = ImportOptions::default().batch_size)]
         batch_size: usize,
     },
+    /// Copy every pin of this store (--url) to another backend, then compare both sides'
+    /// pin count and digest (exit 9 if they differ).
+    Copy {
+        /// The destination backend.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Pins per committed batch (lowered to the destination's limit).
+        #[arg(long, value_name = "N", default_value_t = ImportOptions::default().batch_size)]
+        batch_size: usize,
+        /// Resume from, and record progress in, this file (removed once the copy is verified).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<std::path::PathBuf>,
+    },
+    /// Check that every view (pins by peer, expiry queue, placements) agrees with the pins
+    /// (exit 9 if not).
+    Verify,
+    /// Bring the stored format up to date (and, where the backend does, repair views).
+    Migrate,
+    /// Print the pin count and an order-independent digest of the pinset.
+    Digest,
 }
 
 /// Whether stdin may still be read by a command (not when it carries the `exec` script).
@@ -66,6 +87,12 @@ pub async fn run(
                 ImportOptions { format: format.parse()?, batch_size, ..ImportOptions::default() };
             import(store, &input, &options, out, stdin).await
         }
+        StateCommand::Copy { to, batch_size, checkpoint } => {
+            audit::copy(store, &to, batch_size, checkpoint.as_deref(), out).await
+        }
+        StateCommand::Verify => audit::verify(store, out).await,
+        StateCommand::Migrate => audit::migrate(store, out).await,
+        StateCommand::Digest => audit::digest(store, out).await,
     }
 }
 

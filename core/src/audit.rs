@@ -1,0 +1,229 @@
+//! Whole-pinset checks that work over any [`PinState`], whatever the backend:
+//!
+//! * [`digest`]: the pin count and an order-independent hash of the pinset, so two backends
+//!   that list in different orders (or a source and its copy) can be compared;
+//! * [`verify_views`]: the secondary views (pins by peer, the expiry queue, placements) agree
+//!   with the pins;
+//! * [`copy`]: a resumable copy of every pin from one backend to another, in the destination's
+//!   largest batches, reporting a cursor after each committed batch so an interrupted copy can
+//!   resume where it stopped.
+//!
+//! The digest hashes each pin's lossless record (`codec::protobuf::encode_record`: ipfs-cluster's
+//! protobuf plus the fields Go's protobuf drops, such as the pin mode), not its version:
+//! versions are backend-specific, the pin is what a copy must preserve. The per-pin
+//! SHA-256 values are added modulo 2^256, so the result does not depend on listing order and
+//! memory stays constant.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::TryStreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::codec::protobuf::encode_record;
+use crate::transfer::Progress;
+use crate::{Batch, Cid, Cursor, Error, PeerId, PinState, Precondition, Result};
+
+/// The pin count and an order-independent hash of a pinset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PinsetDigest {
+    /// Pins listed.
+    pub pins: u64,
+    /// Sum modulo 2^256 of the SHA-256 of each pin's record, big-endian.
+    pub digest: [u8; 32],
+}
+
+impl PinsetDigest {
+    /// Adds one pin.
+    pub fn add(&mut self, pin: &crate::Pin) {
+        let h: [u8; 32] = Sha256::digest(encode_record(pin)).into();
+        let mut carry = 0u16;
+        for i in (0..32).rev() {
+            let sum = u16::from(self.digest[i]) + u16::from(h[i]) + carry;
+            self.digest[i] = sum as u8;
+            carry = sum >> 8;
+        }
+        self.pins += 1;
+    }
+
+    /// Hex form of the hash.
+    pub fn hex(&self) -> String {
+        hex::encode(self.digest)
+    }
+}
+
+/// Lists every pin of `state` into a [`PinsetDigest`].
+pub async fn digest(state: &dyn PinState) -> Result<PinsetDigest> {
+    let mut out = PinsetDigest::default();
+    let mut entries = state.list(None);
+    while let Some(entry) = entries.try_next().await? {
+        out.add(&entry.pin);
+    }
+    Ok(out)
+}
+
+/// What [`verify_views`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ViewReport {
+    /// Pins listed.
+    pub pins: u64,
+    /// Distinct peers among the pins' allocations (each one's view was read).
+    pub peers: u64,
+    /// Pins with an expiry.
+    pub expiring: u64,
+    /// Inconsistencies found.
+    pub problem_count: u64,
+    /// The first [`ViewReport::MAX_LISTED`] inconsistencies, described.
+    pub problems: Vec<String>,
+}
+
+impl ViewReport {
+    /// How many problems are described in [`ViewReport::problems`].
+    pub const MAX_LISTED: usize = 100;
+
+    /// True when the views agree with the pins.
+    pub fn is_consistent(&self) -> bool {
+        self.problem_count == 0
+    }
+
+    fn problem(&mut self, text: String) {
+        self.problem_count += 1;
+        if self.problems.len() < Self::MAX_LISTED {
+            self.problems.push(text);
+        }
+    }
+}
+
+/// Checks that every view agrees with the pins:
+///
+/// * for each peer any pin is allocated to, `pins_by_peer` yields exactly the pins allocated to
+///   it, each once;
+/// * `expiring_before` (up to just after the latest expiry) yields exactly the pins with an
+///   expiry, at their `expire_at`, in order;
+/// * each pin's `placement` desires exactly its allocations.
+///
+/// Reads every pin once and every view once; holds the pins' CIDs per peer in memory. A view
+/// row for a peer that no pin is allocated to cannot be found this way (no API lists peers).
+pub async fn verify_views(state: &dyn PinState) -> Result<ViewReport> {
+    let mut report = ViewReport::default();
+    let mut by_peer: BTreeMap<PeerId, BTreeSet<Cid>> = BTreeMap::new();
+    let mut expiring: BTreeSet<(DateTime<Utc>, Cid)> = BTreeSet::new();
+    let mut entries = state.list(None);
+    while let Some(entry) = entries.try_next().await? {
+        report.pins += 1;
+        let pin = entry.pin;
+        for peer in &pin.allocations {
+            by_peer.entry(peer.clone()).or_default().insert(pin.cid);
+        }
+        if let Some(at) = pin.options.expire_at {
+            expiring.insert((at, pin.cid));
+        }
+        let placement = state.placement(&pin.cid).await?;
+        let allocations: BTreeSet<PeerId> = pin.allocations.iter().cloned().collect();
+        if placement.desired != allocations {
+            report.problem(format!(
+                "placement of {}: desires {} peers, the pin allocates {}",
+                pin.cid,
+                placement.desired.len(),
+                allocations.len()
+            ));
+        }
+    }
+    drop(entries);
+    report.peers = by_peer.len() as u64;
+    report.expiring = expiring.len() as u64;
+
+    for (peer, expected) in &by_peer {
+        let mut seen = BTreeSet::new();
+        let mut cids = state.pins_by_peer(peer);
+        while let Some(cid) = cids.try_next().await? {
+            if !seen.insert(cid) {
+                report.problem(format!("pins_by_peer({peer}) yields {cid} twice"));
+            }
+        }
+        for cid in expected.difference(&seen) {
+            report.problem(format!("pins_by_peer({peer}) misses {cid}, which is allocated to it"));
+        }
+        for cid in seen.difference(expected) {
+            report.problem(format!("pins_by_peer({peer}) yields {cid}, which is not allocated to it"));
+        }
+    }
+
+    let bound = match expiring.last() {
+        Some((latest, _)) => *latest + TimeDelta::seconds(1),
+        None => Utc::now() + TimeDelta::days(1),
+    };
+    let mut listed = Vec::new();
+    let mut queue = state.expiring_before(bound);
+    while let Some(e) = queue.try_next().await? {
+        listed.push((e.expire_at, e.cid));
+    }
+    if listed.windows(2).any(|w| w[0].0 > w[1].0) {
+        report.problem("expiring_before is not in expiry order".to_owned());
+    }
+    let listed_set: BTreeSet<(DateTime<Utc>, Cid)> = listed.iter().cloned().collect();
+    if listed_set.len() != listed.len() {
+        report.problem("expiring_before yields an entry twice".to_owned());
+    }
+    for (at, cid) in expiring.difference(&listed_set) {
+        report.problem(format!("expiring_before misses {cid} (expires {at})"));
+    }
+    for (at, cid) in listed_set.difference(&expiring) {
+        report.problem(format!("expiring_before yields {cid} at {at}, which the pin does not have"));
+    }
+    Ok(report)
+}
+
+/// What [`copy`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CopySummary {
+    /// Pins copied by this call (not counting those before the resume cursor).
+    pub pins: u64,
+    /// Batches committed to the destination.
+    pub batches: u64,
+}
+
+/// Copies every pin of `from` listed after `after` into `to` with `Precondition::Any`, in
+/// batches of `batch_size` lowered to the destination's `max_batch_ops`. After each committed
+/// batch, `checkpoint` gets the cursor of its last pin and the pins copied so far: passing that
+/// cursor back as `after` resumes the copy just after it. A pin listed before the failure but
+/// not yet committed is copied again on resume (`Any` makes that harmless).
+pub async fn copy(
+    from: &dyn PinState,
+    to: &dyn PinState,
+    after: Option<Cursor>,
+    batch_size: usize,
+    checkpoint: &mut (dyn FnMut(&Cursor, u64) -> Result<()> + Send),
+    progress: &dyn Progress,
+) -> Result<CopySummary> {
+    if batch_size == 0 {
+        return Err(Error::invalid("batch size", "must be at least 1"));
+    }
+    let limit = to.capabilities().max_batch_ops.unwrap_or(usize::MAX).max(1);
+    let batch_size = batch_size.min(limit);
+    let mut summary = CopySummary::default();
+    let mut entries = from.list(after);
+    let mut batch = Batch::new();
+    let mut last: Option<Cursor> = None;
+    loop {
+        let next = entries.try_next().await?;
+        let done = next.is_none();
+        if let Some(entry) = next {
+            batch = batch.put(entry.pin, Precondition::Any);
+            last = Some(entry.cursor);
+        }
+        if batch.ops.len() >= batch_size || (done && !batch.ops.is_empty()) {
+            let n = batch.ops.len() as u64;
+            to.commit(std::mem::take(&mut batch)).await?;
+            summary.pins += n;
+            summary.batches += 1;
+            progress.advance(n, 0);
+            if let Some(cursor) = &last {
+                checkpoint(cursor, summary.pins)?;
+            }
+        }
+        if done {
+            return Ok(summary);
+        }
+    }
+}

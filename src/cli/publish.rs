@@ -1,0 +1,157 @@
+//! `pinvault publish|sweep|object`: contract 2 from the command line. `publish` stages files
+//! and finalizes them as one set, all or nothing; if a stage fails, the objects already staged
+//! are aborted before the error is reported. `sweep` removes what crashed publishers left
+//! staged. `object ls|get` read what is published.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use chrono::{TimeDelta, Utc};
+use clap::Subcommand;
+use futures::TryStreamExt;
+use pinvault::{ObjectKey, ObjectName, SetName, StagedObject, Store};
+use serde_json::json;
+
+use crate::cli::exit::CliError;
+use crate::cli::output::{hex, Output};
+
+/// `pinvault object ...`
+#[derive(Debug, Subcommand)]
+pub enum ObjectCommand {
+    /// List published objects whose key (`set/name`) starts with PREFIX.
+    Ls {
+        /// Key prefix; empty lists everything.
+        #[arg(default_value = "")]
+        prefix: String,
+    },
+    /// Write a published object's bytes to stdout or a file.
+    Get {
+        /// The set it was published in.
+        set: String,
+        /// Its name inside the set.
+        name: String,
+        /// Output file; `-` is stdout.
+        #[arg(short = 'o', long = "output", value_name = "FILE", default_value = "-")]
+        output: String,
+    },
+}
+
+fn file_error(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
+    move |source| CliError::File { path: path.display().to_string(), source }
+}
+
+/// `pinvault publish SET FILE... [--manifest FILE]`: each file becomes the object named after
+/// its file name.
+pub async fn publish(
+    store: &Store,
+    set: &str,
+    files: &[String],
+    manifest: Option<&str>,
+    out: Output,
+) -> Result<(), CliError> {
+    let set = SetName::new(set)?;
+    let manifest = match manifest {
+        Some(path) => Bytes::from(std::fs::read(path).map_err(file_error(Path::new(path)))?),
+        None => Bytes::new(),
+    };
+    // Every name and file is checked before anything is staged.
+    let mut inputs = Vec::with_capacity(files.len());
+    for file in files {
+        let path = Path::new(file);
+        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+            CliError::Usage(format!("{file}: has no file name usable as an object name"))
+        })?;
+        let bytes = tokio::fs::read(path).await.map_err(file_error(path))?;
+        inputs.push((ObjectName::new(name)?, Bytes::from(bytes)));
+    }
+    let mut staged: Vec<StagedObject> = Vec::with_capacity(inputs.len());
+    for (name, bytes) in inputs {
+        match store.publisher.stage(&set, &name, bytes).await {
+            Ok(s) => staged.push(s),
+            Err(e) => return Err(abort_after(store, &staged, e).await),
+        }
+    }
+    let publication = match store.publisher.finalize(&set, &staged, manifest).await {
+        Ok(p) => p,
+        Err(e) => return Err(abort_after(store, &staged, e).await),
+    };
+    let bytes: u64 = publication.objects.iter().map(|o| o.size).sum();
+    if out.json {
+        out.json_line(&json!({
+            "set": publication.set.as_str(),
+            "version": publication.version.to_string(),
+            "objects": publication.objects.len(),
+            "bytes": bytes,
+        }))
+    } else {
+        out.line(&format!(
+            "published {}: {} objects, {bytes} bytes, version {}",
+            publication.set,
+            publication.objects.len(),
+            publication.version
+        ))
+    }
+}
+
+/// Aborts what was staged, then returns the error that stopped the publication.
+async fn abort_after(store: &Store, staged: &[StagedObject], error: pinvault::Error) -> CliError {
+    if !staged.is_empty() {
+        if let Err(abort) = store.publisher.abort(staged).await {
+            // `sweep` removes what this could not.
+            eprintln!("pinvault: aborting {} staged objects failed too: {abort}", staged.len());
+        }
+    }
+    error.into()
+}
+
+/// `pinvault sweep --older-than SECONDS`.
+pub async fn sweep(store: &Store, older_than_secs: u64, out: Output) -> Result<(), CliError> {
+    let age = i64::try_from(older_than_secs)
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .ok_or_else(|| CliError::Usage(format!("--older-than {older_than_secs}: too large")))?;
+    let cutoff = Utc::now() - age;
+    let report = store.publisher.sweep(cutoff).await?;
+    if out.json {
+        out.json_line(&json!({ "removed": report.removed, "bytes": report.bytes }))
+    } else {
+        out.line(&format!(
+            "swept {} staged objects ({} bytes) staged before {}",
+            report.removed,
+            report.bytes,
+            cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ))
+    }
+}
+
+/// Runs one `object` subcommand.
+pub async fn object(store: &Store, command: ObjectCommand, out: Output) -> Result<(), CliError> {
+    match command {
+        ObjectCommand::Ls { prefix } => {
+            let mut listing = store.publisher.list(&prefix);
+            while let Some(meta) = listing.try_next().await? {
+                if out.json {
+                    out.json_line(&json!({
+                        "key": meta.key.to_string(),
+                        "size": meta.size,
+                        "sha256": hex(&meta.sha256),
+                        "version": meta.version.to_string(),
+                    }))?;
+                } else {
+                    out.line(&format!("{}\t{}\t{}", meta.key, meta.size, hex(&meta.sha256)))?;
+                }
+            }
+            Ok(())
+        }
+        ObjectCommand::Get { set, name, output } => {
+            let key = ObjectKey::new(SetName::new(set)?, ObjectName::new(name)?);
+            let bytes = store.publisher.get(&key).await?;
+            if output == "-" {
+                use std::io::Write;
+                std::io::stdout().lock().write_all(&bytes).map_err(CliError::Output)
+            } else {
+                std::fs::write(&output, &bytes).map_err(file_error(Path::new(&output)))
+            }
+        }
+    }
+}
