@@ -502,3 +502,20 @@ fn publish_list_get_and_sweep() {
     let run = exec(&format!("publish ../escape {a}\n", a = a.display()));
     assert_eq!(run.code, 5, "{}", run.stderr);
 }
+
+#[test]
+fn msgpack_dsstate_snapshot_exports_and_imports() {
+    let out = scratch("snapshot.msgpack");
+    let run = exec(&format!(
+        "state import examples/pinset.ndjson\nstate export --format msgpack -o {}\n",
+        out.display()
+    ));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = exec(&format!(
+        "state import --format msgpack {}\nstate export\n",
+        out.display()
+    ));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let exported: BTreeSet<String> = run.stdout.lines().skip(1).map(str::to_owned).collect();
+    assert_eq!(exported, example_lines());
+}

@@ -2,7 +2,8 @@
 //!
 //! [`export_from`] walks [`PinState::list`] and writes one record per pin, so memory stays
 //! bounded whatever the pinset size: NDJSON exactly as `ipfs-cluster-service state export`
-//! writes it, or Go's protobuf bytes behind a uvarint length prefix (as Go's `protodelim`).
+//! writes it, Go's protobuf bytes behind a uvarint length prefix (as Go's `protodelim`), or the
+//! msgpack snapshot of ipfs-cluster's `state/dsstate` (`Marshal`/`Unmarshal`).
 //!
 //! [`import_into`] reads one record at a time and commits them in batches. A CID seen twice in
 //! the current batch flushes the batch first, so the later record wins (as repeated `Add`s do
@@ -19,7 +20,7 @@ use futures::StreamExt;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::batch::{Batch, Receipt};
-use crate::codec::{ndjson, protobuf};
+use crate::codec::{msgpack, ndjson, protobuf};
 use crate::pin::Pin;
 use crate::version::Precondition;
 use crate::{Error, PinState, Result};
@@ -35,14 +36,17 @@ pub enum TransferFormat {
     Ndjson,
     /// Each pin as ipfs-cluster's protobuf bytes behind a uvarint length prefix.
     Protobuf,
+    /// ipfs-cluster's `state/dsstate` snapshot: msgpack `{"k": key, "v": protobuf}` entries.
+    Msgpack,
 }
 
 impl TransferFormat {
-    /// The format's name: `"ndjson"` or `"protobuf"`.
+    /// The format's name: `"ndjson"`, `"protobuf"` or `"msgpack"`.
     pub fn as_str(self) -> &'static str {
         match self {
             TransferFormat::Ndjson => "ndjson",
             TransferFormat::Protobuf => "protobuf",
+            TransferFormat::Msgpack => "msgpack",
         }
     }
 }
@@ -59,9 +63,10 @@ impl FromStr for TransferFormat {
         match s {
             "ndjson" => Ok(TransferFormat::Ndjson),
             "protobuf" => Ok(TransferFormat::Protobuf),
+            "msgpack" => Ok(TransferFormat::Msgpack),
             other => Err(Error::invalid(
                 "transfer format",
-                format!("{other:?} is neither \"ndjson\" nor \"protobuf\""),
+                format!("{other:?} is not \"ndjson\", \"protobuf\" or \"msgpack\""),
             )),
         }
     }
@@ -134,6 +139,7 @@ pub async fn export_from<S: PinState + ?Sized>(
                 buf.push(b'\n');
             }
             TransferFormat::Protobuf => protobuf::write_delimited(&mut buf, &entry.pin),
+            TransferFormat::Msgpack => msgpack::write_entry(&mut buf, &entry.pin),
         }
         writer.write_all(&buf).await.map_err(io_error)?;
         summary.pins += 1;
@@ -266,7 +272,108 @@ impl RecordReader<'_> {
         match self.format {
             TransferFormat::Ndjson => self.next_line(offset).await,
             TransferFormat::Protobuf => self.next_frame(offset).await,
+            TransferFormat::Msgpack => self.next_entry(offset).await,
         }
+    }
+
+    /// One `{"k", "v"}` msgpack map of a dsstate snapshot.
+    async fn next_entry(&mut self, offset: &mut u64) -> Result<Option<Pin>, RecordError> {
+        let start = *offset;
+        self.records += 1;
+        let position = format!("import entry {} at byte offset {start}", self.records);
+        let invalid = |reason: String| RecordError::Invalid { position: position.clone(), reason };
+        let Some(marker) = self.read_byte(offset).await? else { return Ok(None) };
+        let entries = match msgpack::item(marker) {
+            msgpack::Item::Map(n) => n,
+            msgpack::Item::MapLen(width) => self.read_len(width, offset, &invalid).await?,
+            _ => return Err(invalid(format!("expected a msgpack map, found marker 0x{marker:02x}"))),
+        };
+        if entries != 2 {
+            return Err(invalid(format!("expected a map of \"k\" and \"v\", found {entries} entries")));
+        }
+        let (mut key, mut value) = (None, None);
+        for _ in 0..2 {
+            let name = self.read_bytes(offset, &invalid).await?;
+            let field = self.read_bytes(offset, &invalid).await?;
+            match name.as_slice() {
+                b"k" if key.is_none() => key = Some(field),
+                b"v" if value.is_none() => value = Some(field),
+                other => {
+                    return Err(invalid(format!(
+                        "unexpected map key {:?}: an entry holds \"k\" and \"v\" once each",
+                        String::from_utf8_lossy(other)
+                    )))
+                }
+            }
+        }
+        let (Some(key), Some(value)) = (key, value) else {
+            return Err(invalid("an entry holds \"k\" and \"v\"".into()));
+        };
+        msgpack::decode_entry(&key, &value)
+            .and_then(|pin| pin.validate().map(|()| pin))
+            .map(Some)
+            .map_err(|e| invalid(e.to_string()))
+    }
+
+    /// One byte, or `None` at the end of the input.
+    async fn read_byte(&mut self, offset: &mut u64) -> Result<Option<u8>, RecordError> {
+        let mut byte = [0u8; 1];
+        let n = self.reader.read(&mut byte).await.map_err(|e| RecordError::Io(io_error(e)))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        *offset += 1;
+        Ok(Some(byte[0]))
+    }
+
+    /// A big-endian length of `width` bytes.
+    async fn read_len(
+        &mut self,
+        width: u8,
+        offset: &mut u64,
+        invalid: &(dyn Fn(String) -> RecordError + Sync),
+    ) -> Result<u32, RecordError> {
+        let mut len = 0u32;
+        for _ in 0..width {
+            let Some(b) = self.read_byte(offset).await? else {
+                return Err(invalid("the input ends inside a length".into()));
+            };
+            len = (len << 8) | u32::from(b);
+        }
+        Ok(len)
+    }
+
+    /// A msgpack str or bin, at most [`MAX_RECORD_LEN`] bytes.
+    async fn read_bytes(
+        &mut self,
+        offset: &mut u64,
+        invalid: &(dyn Fn(String) -> RecordError + Sync),
+    ) -> Result<Vec<u8>, RecordError> {
+        let Some(marker) = self.read_byte(offset).await? else {
+            return Err(invalid("the input ends inside an entry".into()));
+        };
+        let len = match msgpack::item(marker) {
+            msgpack::Item::Bytes(n) => n,
+            msgpack::Item::BytesLen(width) => self.read_len(width, offset, invalid).await?,
+            _ => {
+                return Err(invalid(format!("expected a msgpack str or bin, found marker 0x{marker:02x}")))
+            }
+        };
+        let len = len as usize;
+        if len > MAX_RECORD_LEN {
+            return Err(invalid(format!("a field of {len} bytes exceeds the {MAX_RECORD_LEN}-byte limit")));
+        }
+        let mut field = Vec::new();
+        let read = (&mut *self.reader)
+            .take(len as u64)
+            .read_to_end(&mut field)
+            .await
+            .map_err(|e| RecordError::Io(io_error(e)))?;
+        *offset += read as u64;
+        if read < len {
+            return Err(invalid(format!("truncated: a field announces {len} bytes, {read} remain")));
+        }
+        Ok(field)
     }
 
     async fn next_line(&mut self, offset: &mut u64) -> Result<Option<Pin>, RecordError> {

@@ -96,7 +96,7 @@ async fn round_trip_in_both_formats_with_batches() {
         source.put(pin_n(n), Precondition::Absent).await.unwrap();
     }
     let expected = all_pins(&source).await;
-    for format in [TransferFormat::Ndjson, TransferFormat::Protobuf] {
+    for format in [TransferFormat::Ndjson, TransferFormat::Protobuf, TransferFormat::Msgpack] {
         let progress = Counting::default();
         let mut out = Vec::new();
         let exported = source.export(format, &mut out, &progress).await.unwrap();
@@ -325,7 +325,74 @@ async fn zero_batch_size_and_unknown_format_are_refused() {
     let err = import(&state, b"", TransferFormat::Ndjson, 0).await.unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
     assert!("xml".parse::<TransferFormat>().is_err());
-    for format in [TransferFormat::Ndjson, TransferFormat::Protobuf] {
+    for format in [TransferFormat::Ndjson, TransferFormat::Protobuf, TransferFormat::Msgpack] {
         assert_eq!(format.to_string().parse::<TransferFormat>().unwrap(), format);
+    }
+}
+
+/// ipfs-cluster's dsstate snapshot (`State.Marshal`), generated independently by
+/// `testdata/golden/generate_msgpack.py`: pinvault writes the same bytes and reads them back.
+#[tokio::test]
+async fn dsstate_snapshot_golden_round_trips_byte_for_byte() {
+    let names = ["minimal_v0", "full_v1", "meta_pin", "clusterdag_pin", "shard_pin"];
+    let snapshot = golden("dsstate_snapshot.msgpack");
+    let mut written = Vec::new();
+    for name in names {
+        let pin = decode_pin(&golden(&format!("{name}.bin"))).unwrap();
+        pinvault_core::codec::msgpack::write_entry(&mut written, &pin);
+    }
+    assert_eq!(written, snapshot, "write_entry must produce Go's Marshal bytes");
+
+    let state = MemoryBackend::new();
+    let summary = import(&state, &snapshot, TransferFormat::Msgpack, 2).await.unwrap();
+    assert_eq!((summary.pins, summary.batches, summary.bytes), (5, 3, snapshot.len() as u64));
+    for name in names {
+        let expected = decode_pin(&golden(&format!("{name}.bin"))).unwrap();
+        assert_eq!(state.get(&expected.cid).await.unwrap().pin, expected, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn bad_dsstate_entries_name_entry_and_offset() {
+    let mut stream = Vec::new();
+    pinvault_core::codec::msgpack::write_entry(&mut stream, &pin_n(1));
+    pinvault_core::codec::msgpack::write_entry(&mut stream, &pin_n(2));
+    let offset = stream.len();
+    let entry = |pin: &Pin| {
+        let mut e = Vec::new();
+        pinvault_core::codec::msgpack::write_entry(&mut e, pin);
+        e
+    };
+    let mut truncated = stream.clone();
+    let third = entry(&pin_n(3));
+    truncated.extend_from_slice(&third[..third.len() - 4]);
+    let mut not_a_map = stream.clone();
+    not_a_map.push(0x93);
+    let mut oversized = stream.clone();
+    oversized.extend_from_slice(&[0x82, 0xa1, b'k', 0xc6, 0xff, 0xff, 0xff, 0xff]);
+    let mut wrong_key = stream.clone();
+    let mut mismatched = entry(&pin_n(3));
+    // Swap in the key of pin 4: the key no longer names the record's CID.
+    let key3 = pinvault_core::codec::msgpack::dsstate_key(&cid_n(3));
+    let key4 = pinvault_core::codec::msgpack::dsstate_key(&cid_n(4));
+    let at = mismatched.windows(key3.len()).position(|w| w == key3.as_bytes()).unwrap();
+    mismatched[at..at + key4.len()].copy_from_slice(key4.as_bytes());
+    wrong_key.extend_from_slice(&mismatched);
+    let mut extra_field = stream.clone();
+    extra_field.extend_from_slice(&[0x82, 0xa1, b'x', 0xa0, 0xa1, b'v', 0xa0]);
+
+    for (input, needle) in [
+        (truncated, "truncated"),
+        (not_a_map, "map"),
+        (oversized, "limit"),
+        (wrong_key, "the key names"),
+        (extra_field, "unexpected map key"),
+    ] {
+        let state = MemoryBackend::new();
+        let err = import(&state, &input, TransferFormat::Msgpack, 1).await.unwrap_err();
+        let (what, reason) = reason_of(err);
+        assert_eq!(what, format!("import entry 3 at byte offset {offset}"), "{needle}");
+        assert!(reason.contains(needle), "{needle}: {reason}");
+        assert_eq!(all_pins(&state).await.len(), 2);
     }
 }

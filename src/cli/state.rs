@@ -26,7 +26,7 @@ pub enum StateCommand {
     /// Write every pin, in the backend's list order.
     Export {
         /// Stream format.
-        #[arg(long, value_parser = ["ndjson", "protobuf"], default_value = "ndjson")]
+        #[arg(long, value_parser = ["ndjson", "protobuf", "msgpack"], default_value = "ndjson")]
         format: String,
         /// Output file; `-` is stdout.
         #[arg(short = 'o', long = "output", value_name = "FILE", default_value = "-")]
@@ -38,7 +38,7 @@ pub enum StateCommand {
         #[arg(value_name = "FILE", default_value = "-")]
         input: String,
         /// Stream format.
-        #[arg(long, value_parser = ["ndjson", "protobuf"], default_value = "ndjson")]
+        #[arg(long, value_parser = ["ndjson", "protobuf", "msgpack"], default_value = "ndjson")]
         format: String,
         /// Pins per committed batch (lowered to the backend's limit).
         #[arg(long, value_name = "N", default_value_t = ImportOptions::default().batch_size)]
