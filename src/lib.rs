@@ -27,6 +27,8 @@
 pub use pinvault_core as core;
 pub use pinvault_core::*;
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod open;
 
-pub use open::{open, BackendEntry, Store, BACKENDS};
+pub use open::{open, open_with_faults, BackendEntry, Store, BACKENDS};

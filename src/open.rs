@@ -9,7 +9,8 @@
 //! # Plugging in a backend
 //!
 //! 1. Declare the feature in the root `Cargo.toml`: `rocksdb = ["dep:pinvault-rocksdb"]`.
-//! 2. Below, write `#[cfg(feature = "rocksdb")] fn open_rocksdb(target: Target) -> OpenFuture`
+//! 2. Below, write `#[cfg(feature = "rocksdb")] fn open_rocksdb(target: Target, faults:
+//!    FaultInjector) -> OpenFuture`
 //!    that builds the backend from `target.location` and wraps it with [`Store::from_backend`].
 //! 3. Give the entry its opener under the same feature:
 //!    `#[cfg(feature = "rocksdb")] const ROCKSDB: Option<Opener> = Some(open_rocksdb);` and
@@ -24,7 +25,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use pinvault_core::memory::MemoryBackend;
-use pinvault_core::{Error, PinState, Publisher, Result};
+use pinvault_core::{Error, FaultInjector, PinState, Publisher, Result};
 use url::Url;
 
 /// An opened backend: both contracts, usually served by one object.
@@ -129,8 +130,8 @@ impl Target {
 /// The future an opener returns.
 pub type OpenFuture = BoxFuture<'static, Result<Store>>;
 
-/// Opens a backend from a checked [`Target`].
-pub type Opener = fn(Target) -> OpenFuture;
+/// Opens a backend from a checked [`Target`], with a fault injector (disabled outside tests).
+pub type Opener = fn(Target, FaultInjector) -> OpenFuture;
 
 /// One backend the facade knows, compiled in or not.
 #[derive(Clone, Copy)]
@@ -226,18 +227,19 @@ pub const BACKENDS: &[BackendEntry] = &[
     },
 ];
 
-fn open_memory(_target: Target) -> OpenFuture {
-    Box::pin(async { Ok(Store::from_backend(MemoryBackend::new())) })
+fn open_memory(_target: Target, faults: FaultInjector) -> OpenFuture {
+    let store = pinvault_core::memory::MemoryStore::new();
+    Box::pin(async move { Ok(Store::from_backend(MemoryBackend::open(store, faults))) })
 }
 
 /// `rocksdb:///path[?sync=true|false]`: `sync` (default true) fsyncs every commit.
 #[cfg(feature = "rocksdb")]
-fn open_rocksdb(target: Target) -> OpenFuture {
+fn open_rocksdb(target: Target, faults: FaultInjector) -> OpenFuture {
     Box::pin(async move {
         target.check_options(&["sync"])?;
         let options = pinvault_rocksdb::RocksOptions { sync: target.bool_option("sync", true)? };
         let backend =
-            pinvault_rocksdb::open(target.directory()?, options, Default::default()).await?;
+            pinvault_rocksdb::open(target.directory()?, options, faults).await?;
         Ok(Store::from_backend(backend))
     })
 }
@@ -248,11 +250,11 @@ const ROCKSDB: Option<Opener> = None;
 
 /// `sled:///path[?sync=true|false]`: `sync` (default true) flushes after every write.
 #[cfg(feature = "sled")]
-fn open_sled(target: Target) -> OpenFuture {
+fn open_sled(target: Target, faults: FaultInjector) -> OpenFuture {
     Box::pin(async move {
         target.check_options(&["sync"])?;
         let options = pinvault_sled::SledOptions { durable: target.bool_option("sync", true)? };
-        let backend = pinvault_sled::open(target.directory()?, options, Default::default()).await?;
+        let backend = pinvault_sled::open(target.directory()?, options, faults).await?;
         Ok(Store::from_backend(backend))
     })
 }
@@ -261,11 +263,11 @@ const SLED: Option<Opener> = Some(open_sled);
 
 /// `fs:///path[?sync=true|false]`: `sync` (default true) fsyncs every commit and publication.
 #[cfg(feature = "fs")]
-fn open_fs(target: Target) -> OpenFuture {
+fn open_fs(target: Target, faults: FaultInjector) -> OpenFuture {
     Box::pin(async move {
         target.check_options(&["sync"])?;
         let options = pinvault_fs::FsOptions { durable: target.bool_option("sync", true)? };
-        let backend = pinvault_fs::open(target.directory()?, options, Default::default()).await?;
+        let backend = pinvault_fs::open(target.directory()?, options, faults).await?;
         Ok(Store::from_backend(backend))
     })
 }
@@ -282,7 +284,7 @@ const SLED: Option<Opener> = None;
 /// `PINVAULT_S3_SECRET_ACCESS_KEY`, `PINVAULT_GCS_SERVICE_ACCOUNT`, `PINVAULT_AZURE_ACCESS_KEY`;
 /// `pinvault_object::config`), never from the URL. Opening sends no request.
 #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
-fn open_object(target: Target) -> OpenFuture {
+fn open_object(target: Target, faults: FaultInjector) -> OpenFuture {
     Box::pin(async move {
         let known: &[&str] = match target.url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()) {
             Some(scheme) if scheme == "s3" => &["endpoint", "region", "allow_http"],
@@ -291,7 +293,7 @@ fn open_object(target: Target) -> OpenFuture {
         };
         target.check_options(known)?;
         let config = pinvault_object::ObjectConfig::from_url(&target.url)?;
-        Ok(Store::from_backend(pinvault_object::open(config.options()?)))
+        Ok(Store::from_backend(pinvault_object::open(config.options()?.with_faults(faults))))
     })
 }
 #[cfg(feature = "s3")]
@@ -314,7 +316,7 @@ const AZURE: Option<Opener> = None;
 /// SimpleStrategy factor used when the keyspace is created (default 1). Connecting applies the
 /// schema migrations (`schema/`).
 #[cfg(feature = "scylla")]
-fn open_scylla(target: Target) -> OpenFuture {
+fn open_scylla(target: Target, faults: FaultInjector) -> OpenFuture {
     Box::pin(async move {
         use pinvault_scylla::{Replication, ScyllaConfig, Secret, TlsTrust};
         target.check_options(&["tls", "local_dc", "replication"])?;
@@ -352,7 +354,7 @@ fn open_scylla(target: Target) -> OpenFuture {
             })?;
             config.replication = Replication::Simple(rf);
         }
-        let backend = pinvault_scylla::open(config, Default::default()).await?;
+        let backend = pinvault_scylla::open(config, faults).await?;
         Ok(Store::from_backend(backend))
     })
 }
@@ -381,9 +383,14 @@ fn with_default_port(contact: &str, port: u16) -> String {
 /// the known forms); [`Error::Unsupported`] for a known scheme whose feature is not compiled in;
 /// otherwise whatever the backend's opener returns.
 pub async fn open(url: &str) -> Result<Store> {
+    open_with_faults(url, FaultInjector::disabled()).await
+}
+
+/// [`open`] with a fault injector armed by the caller (the conformance suite's crash checks).
+pub async fn open_with_faults(url: &str, faults: FaultInjector) -> Result<Store> {
     let (entry, target) = resolve(url)?;
     match entry.opener {
-        Some(opener) => opener(target).await,
+        Some(opener) => opener(target, faults).await,
         None => Err(not_compiled_in(entry)),
     }
 }

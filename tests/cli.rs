@@ -519,3 +519,35 @@ fn msgpack_dsstate_snapshot_exports_and_imports() {
     let exported: BTreeSet<String> = run.stdout.lines().skip(1).map(str::to_owned).collect();
     assert_eq!(exported, example_lines());
 }
+
+#[test]
+fn conformance_runs_the_suite_against_a_url() {
+    let run = pinvault(&["conformance", "memory:", "--filter", "crud::"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 13, "{}", run.stdout);
+    assert!(lines[..12].iter().all(|l| l.starts_with("ok      crud::")), "{}", run.stdout);
+    assert!(lines[12].starts_with("conformance: 12 passed, 0 failed against memory:"), "{}", lines[12]);
+    let none = pinvault(&["conformance", "memory:", "--filter", "no-such-check"], "");
+    assert_eq!(none.code, 2, "{}", none.stderr);
+    let bad = pinvault(&["conformance", "nosuch://x"], "");
+    assert_eq!(bad.code, 5, "{}", bad.stderr);
+}
+
+/// The whole suite through the CLI, on the default embedded backend: 81 checks, each on a fresh
+/// directory under the one named.
+#[cfg(feature = "fs")]
+#[test]
+fn conformance_passes_on_fs_through_the_cli() {
+    let dir = scratch("conformance");
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("fs://{}", dir.display());
+    let run = pinvault(&["--json", "conformance", &url], "");
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let lines = json_lines(&run.stdout);
+    let checks: Vec<&Value> = lines.iter().filter(|l| l.get("check").is_some()).collect();
+    assert_eq!(checks.len(), 81);
+    assert!(checks.iter().all(|c| c["ok"] == true));
+    assert_eq!(lines.last().unwrap()["passed"], 81);
+    assert!(std::fs::read_dir(&dir).unwrap().count() > 0, "stores are made under the URL");
+}

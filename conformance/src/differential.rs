@@ -480,7 +480,7 @@ pub async fn random_sequences_match_memory_model(h: &dyn Harness) {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
     });
-    println!("differential: {cases} cases, PINVAULT_PROPTEST_SEED={seed}");
+    eprintln!("differential: {cases} cases, PINVAULT_PROPTEST_SEED={seed}");
     let config = Config {
         cases,
         failure_persistence: None,

@@ -88,7 +88,7 @@ pub async fn crash_points_are_declared_and_named(h: &dyn Harness) {
             "a persistent backend must declare at least one crash point"
         );
     } else if caps.crash_points.is_empty() {
-        println!("faults::crash_points_are_declared_and_named: no crash points declared (persistent: false)");
+        eprintln!("faults::crash_points_are_declared_and_named: no crash points declared (persistent: false)");
     }
 }
 
@@ -108,7 +108,7 @@ pub async fn crash_during_commit_is_all_or_nothing(h: &dyn Harness) {
     let caps = capabilities(h).await;
     let commit_points = points(&caps, CrashPath::Commit);
     if commit_points.is_empty() {
-        println!("{CHECK}: no commit crash points declared");
+        eprintln!("{CHECK}: no commit crash points declared");
     }
     for point in commit_points {
         let s = must(h.create(FaultInjector::disabled()).await, "harness.create");
@@ -200,7 +200,7 @@ pub async fn crash_during_commit_is_all_or_nothing(h: &dyn Harness) {
                 "crash point {point}: views disagree with pins"
             );
         }
-        println!(
+        eprintln!(
             "{CHECK}: {point}: batch {}",
             if inserted_now { "applied" } else { "not applied" }
         );
@@ -231,7 +231,7 @@ pub async fn crash_during_finalize_is_all_or_nothing(h: &dyn Harness) {
     let caps = capabilities(h).await;
     let finalize_points = points(&caps, CrashPath::Finalize);
     if finalize_points.is_empty() {
-        println!("{CHECK}: no finalize crash points declared");
+        eprintln!("{CHECK}: no finalize crash points declared");
     }
     for point in finalize_points {
         let s = must(h.create(FaultInjector::disabled()).await, "harness.create");
@@ -307,7 +307,7 @@ pub async fn crash_during_finalize_is_all_or_nothing(h: &dyn Harness) {
             &format!("crash point {point}: another set"),
         )
         .await;
-        println!("{CHECK}: {point}: set {}", if published { "published" } else { "not published" });
+        eprintln!("{CHECK}: {point}: set {}", if published { "published" } else { "not published" });
 
         let cutoff = chrono::Utc::now() + chrono::Duration::hours(1);
         must(p.sweep(cutoff).await, "sweep after the crash");
@@ -339,7 +339,7 @@ pub async fn crash_during_stage_leaves_nothing_visible(h: &dyn Harness) {
     let caps = capabilities(h).await;
     let stage_points = points(&caps, CrashPath::Stage);
     if stage_points.is_empty() {
-        println!("{CHECK}: no stage crash points declared");
+        eprintln!("{CHECK}: no stage crash points declared");
     }
     for point in stage_points {
         let s = must(h.create(FaultInjector::disabled()).await, "harness.create");
@@ -384,7 +384,7 @@ pub async fn crash_during_import_keeps_whole_batches(h: &dyn Harness) {
         points(&caps, CrashPath::Import).into_iter().map(|p| (p, 1)).collect();
     runs.extend(points(&caps, CrashPath::Commit).into_iter().map(|p| (p, 2)));
     if runs.is_empty() {
-        println!("{CHECK}: no import or commit crash points declared");
+        eprintln!("{CHECK}: no import or commit crash points declared");
     }
     let stream = import_stream(30);
     let all: Vec<Pin> = (0..30).map(full_pin).collect();
@@ -425,7 +425,7 @@ pub async fn crash_during_import_keeps_whole_batches(h: &dyn Harness) {
                 "crash point {point}: batches after the crash were applied"
             );
         }
-        println!("{CHECK}: {point} (hit {nth}): {} pins kept", stored.len());
+        eprintln!("{CHECK}: {point} (hit {nth}): {} pins kept", stored.len());
         let mut reader: &[u8] = &stream;
         let redo = must(
             s.state.import(&mut reader, &options, &NoProgress).await,

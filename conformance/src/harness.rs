@@ -129,7 +129,7 @@ pub fn expect_err<T: Debug>(result: Result<T>, expected: &str, promise: &str) ->
 pub fn assert_refused<T: Debug>(result: Result<T>, check: &str, flag: &str) {
     match result {
         Err(Error::Unsupported { .. }) => {
-            println!("refused as declared: {check} ({flag} is false)");
+            eprintln!("refused as declared: {check} ({flag} is false)");
         }
         Err(e) => panic!(
             "{check}: the backend declares {flag}: false, so it must refuse with Unsupported; got {}: {e}",

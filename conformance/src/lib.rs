@@ -95,6 +95,7 @@ pub mod list;
 pub mod preconditions;
 pub mod publication;
 pub mod races;
+pub mod runner;
 pub mod transfer;
 pub mod views;
 

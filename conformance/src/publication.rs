@@ -447,7 +447,7 @@ pub async fn object_size_limit_is_enforced(h: &dyn Harness) {
         }
         Some(max) => {
             // Too large to allocate in a test: check that an object well below it publishes.
-            println!("publication::object_size_limit_is_enforced: limit {max} bytes is above 64 MiB; staging 8 MiB below it");
+            eprintln!("publication::object_size_limit_is_enforced: limit {max} bytes is above 64 MiB; staging 8 MiB below it");
             let bytes = content("big", 8 * 1024 * 1024);
             let staged = must(
                 p.stage(&set("big"), &object("eight-mib"), bytes.clone()).await,

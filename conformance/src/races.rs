@@ -90,7 +90,7 @@ pub async fn cas_increments_reach_exact_count(h: &dyn Harness) {
         (1..=total).collect(),
         "the increments must have written 1..=N×M, each once"
     );
-    println!("races::cas_increments_reach_exact_count: {total} increments, {conflicts} conflicts retried");
+    eprintln!("races::cas_increments_reach_exact_count: {total} increments, {conflicts} conflicts retried");
 }
 
 /// Of N concurrent `put(Absent)` of one new pin, exactly one succeeds; the others conflict

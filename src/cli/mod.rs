@@ -2,6 +2,8 @@
 //! codes.
 
 mod audit;
+#[cfg(feature = "conformance")]
+mod conformance;
 mod exec;
 mod exit;
 mod metrics;
@@ -42,6 +44,17 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Store(StoreCommand),
+    /// Run the conformance suite against fresh stores under URL (default: --url); exit 9 if a
+    /// check fails. The stores are left in place for inspection.
+    #[cfg(feature = "conformance")]
+    Conformance {
+        /// The backend to check; fresh stores are made under it.
+        #[arg(value_name = "URL")]
+        target: Option<String>,
+        /// Only checks whose `family::check` name contains this.
+        #[arg(long, default_value = "")]
+        filter: String,
+    },
     /// Run a script of command lines (FILE, or `-` for stdin) against one opened backend.
     ///
     /// One command per line as on the command line, without `pinvault` and `--url`; `#` starts a
@@ -63,6 +76,8 @@ impl Command {
             Command::Store(StoreCommand::Sweep { .. }) => "sweep",
             Command::Store(StoreCommand::Object(_)) => "object",
             Command::Exec { .. } => "exec",
+            #[cfg(feature = "conformance")]
+            Command::Conformance { .. } => "conformance",
         }
     }
 }
@@ -137,13 +152,20 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
-    let store = pinvault::open(&cli.url).await?;
     let out = Output { json: cli.json };
     match cli.command {
         Command::Store(command) => {
+            let store = pinvault::open(&cli.url).await?;
             run_store_command(&store, command, out, Stdin { available: true }).await
         }
-        Command::Exec { script } => exec::run(&store, &script, out).await,
+        Command::Exec { script } => {
+            let store = pinvault::open(&cli.url).await?;
+            exec::run(&store, &script, out).await
+        }
+        #[cfg(feature = "conformance")]
+        Command::Conformance { target, filter } => {
+            conformance::run(target.as_deref().unwrap_or(&cli.url), &filter, out).await
+        }
     }
 }
 
