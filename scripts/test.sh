@@ -2,8 +2,9 @@
 # The project's one test command (README, .ci/run): starts the test services (testenv/pvenv: the
 # real servers the server-backed backends are tested against, on loopback), builds every target
 # of the workspace, runs every test (unit, integration, doc tests, the conformance suite, the
-# proptest differential test) with the services' endpoints in the environment, then the loom
-# models, stops the services, and ends with one summary line.
+# proptest differential test) with the services' endpoints in the environment, the facade with
+# its default features, then the loom models and a fuzz smoke run (scripts/fuzz-smoke.sh), stops
+# the services, and ends with one summary line.
 #
 # PINVAULT_TESTENV=off skips the services (a developer's shortcut; CI never sets it): the
 # server-backed tests then find no endpoints and the run says so loudly.
@@ -99,6 +100,11 @@ echo "== loom: cargo test -p pinvault-core --test loom_memory --test loom_locks 
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$CARGO_TARGET_DIR/loom" \
     cargo test -p pinvault-core --test loom_memory --test loom_locks --release 2>&1 | tee "$logs/loom.log"
 
+# Fuzz smoke: every cargo-fuzz target (fuzz/) for a short run from its checked-in seeds, on the
+# stable toolchain (installs cargo-fuzz if missing; fuzz/README.md has the long-run command).
+echo "== fuzz: scripts/fuzz-smoke.sh (${PINVAULT_FUZZ_SECONDS:-20} s per target)"
+scripts/fuzz-smoke.sh 2>&1 | tee "$logs/fuzz.log"
+
 # Sum cargo's per-binary "test result:" lines into one closing line.
 read -r passed failed ignored < <(
     grep -h '^test result:' "$logs"/*.log | awk '
@@ -114,5 +120,6 @@ gaps=$({ grep -h '^test .*emulator_gap.* \.\.\. ok$' "$logs"/*.log || true; } | 
 passed=$((passed - gaps))
 stop_services
 [[ ${PINVAULT_TESTENV:-on} == off ]] && warn_no_services
-echo "test.sh: services, build, workspace tests and loom models done in $((SECONDS - started))s"
+echo "test.sh: services, build, workspace tests, loom models and fuzz smoke done in $((SECONDS - started))s"
+grep -h '^fuzz: [0-9]* targets' "$logs/fuzz.log" || true
 echo "summary: $passed passed, $failed failed, $ignored skipped, $gaps emulator gaps (checks named as not run)"

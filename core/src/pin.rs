@@ -147,6 +147,15 @@ impl PeerId {
                 format!("multihash code {:#x} is neither identity nor sha2-256", mh.code()),
             ));
         }
+        // A sha2-256 peer id hashes a public key: 32 bytes. A shorter digest would export as
+        // base58 text that does not start with `Qm`, which no peer-id parser (Go's
+        // `peer.Decode` included) reads back (found by fuzz/protobuf_decode).
+        if mh.code() == 0x12 && mh.digest().len() != 32 {
+            return Err(Error::invalid(
+                "peer id",
+                format!("a sha2-256 peer id has a 32-byte digest, not {}", mh.digest().len()),
+            ));
+        }
         Ok(PeerId(mh))
     }
 
@@ -329,6 +338,8 @@ mod tests {
         }
         assert!("12D3KooWbad0".parse::<PeerId>().is_err());
         assert!("hello".parse::<PeerId>().is_err());
+        // fuzz/regressions/protobuf_decode/peer_sha256_short_digest.bin: a 1-byte sha2-256.
+        assert!(PeerId::from_bytes(&[0x12, 0x01, 0xaa]).is_err());
         assert!(CID_V1.parse::<PeerId>().is_err(), "a dag-pb CID is not a peer id");
     }
 

@@ -547,3 +547,27 @@ mod properties {
         }
     }
 }
+
+/// Inputs the fuzzers found (`fuzz/regressions/protobuf_decode/`): each must decode to a pin
+/// whose JSON export imports back equal, or be refused as invalid input.
+#[test]
+fn fuzz_regressions_round_trip_or_are_refused() {
+    let dir: std::path::PathBuf =
+        [env!("CARGO_MANIFEST_DIR"), "..", "fuzz", "regressions", "protobuf_decode"].iter().collect();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        seen += 1;
+        match pinvault_core::codec::protobuf::decode_pin(&bytes) {
+            Ok(pin) => {
+                let line = pinvault_core::codec::ndjson::encode_pin_json(&pin);
+                let back = pinvault_core::codec::ndjson::decode_pin_json(&line)
+                    .unwrap_or_else(|e| panic!("{}: export does not import: {e}", path.display()));
+                assert_eq!(back, pin, "{}", path.display());
+            }
+            Err(e) => assert!(matches!(e, Error::InvalidInput { .. }), "{}: {e}", path.display()),
+        }
+    }
+    assert!(seen > 0, "no regression inputs in {}", dir.display());
+}

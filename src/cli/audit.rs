@@ -10,12 +10,12 @@
 use std::path::{Path, PathBuf};
 
 use pinvault::audit::{self, PinsetDigest};
-use pinvault::transfer::NoProgress;
 use pinvault::{Cursor, Error, Store};
 use serde_json::json;
 
 use crate::cli::exit::CliError;
 use crate::cli::output::Output;
+use crate::cli::progress::TerminalProgress;
 
 /// `pinvault state verify`: every view agrees with the pins.
 pub async fn verify(store: &Store, out: Output) -> Result<(), CliError> {
@@ -92,8 +92,12 @@ pub async fn copy(
             None => Ok(()),
         }
     };
-    let summary =
-        audit::copy(&*from.state, &*to.state, after, batch_size, &mut save, &NoProgress).await?;
+    let progress = TerminalProgress::on_terminal("copied");
+    let result =
+        audit::copy(&*from.state, &*to.state, after, batch_size, &mut save, progress.as_progress())
+            .await;
+    progress.finish();
+    let summary = result?;
     let source = audit::digest(&*from.state).await?;
     let copied = audit::digest(&*to.state).await?;
     let matches = source == copied;

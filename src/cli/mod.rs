@@ -9,6 +9,7 @@ mod exit;
 mod metrics;
 mod output;
 mod pin;
+mod progress;
 mod publish;
 mod state;
 

@@ -4,14 +4,10 @@
 //! An export to a file is written beside it under a temporary name and renamed into place when
 //! complete, so a failed export never leaves a truncated file where a good one is expected.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use clap::Subcommand;
-use pinvault::transfer::{ImportOptions, NoProgress, Progress, TransferFormat, TransferSummary};
+use pinvault::transfer::{ImportOptions, TransferFormat, TransferSummary};
 use pinvault::Store;
 use serde_json::json;
 use tokio::io::{AsyncBufRead, AsyncWriteExt, BufReader, BufWriter};
@@ -19,6 +15,7 @@ use tokio::io::{AsyncBufRead, AsyncWriteExt, BufReader, BufWriter};
 use crate::cli::audit;
 use crate::cli::exit::CliError;
 use crate::cli::output::{receipt_json, Output};
+use crate::cli::progress::TerminalProgress;
 
 /// `pinvault state ...`
 #[derive(Debug, Subcommand)]
@@ -185,61 +182,6 @@ fn temporary_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.pinvault-tmp-{}", std::process::id()))
 }
 
-/// A one-line counter on stderr, redrawn at most ten times a second; silent unless stderr is a
-/// terminal, so pipelines and logs only get results.
-struct TerminalProgress {
-    verb: &'static str,
-    enabled: bool,
-    pins: AtomicU64,
-    bytes: AtomicU64,
-    last_draw: Mutex<Option<Instant>>,
-}
-
-impl TerminalProgress {
-    fn on_terminal(verb: &'static str) -> Self {
-        TerminalProgress {
-            verb,
-            enabled: std::io::stderr().is_terminal(),
-            pins: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            last_draw: Mutex::new(None),
-        }
-    }
-
-    fn as_progress(&self) -> &dyn Progress {
-        if self.enabled {
-            self
-        } else {
-            &NoProgress
-        }
-    }
-
-    fn draw(&self) {
-        let pins = self.pins.load(Ordering::Relaxed);
-        let bytes = self.bytes.load(Ordering::Relaxed);
-        eprint!("\r{} {pins} pins, {bytes} bytes", self.verb);
-    }
-
-    fn finish(&self) {
-        if self.enabled && self.last_draw.lock().is_ok_and(|last| last.is_some()) {
-            self.draw();
-            eprintln!();
-        }
-    }
-}
-
-impl Progress for TerminalProgress {
-    fn advance(&self, pins: u64, bytes: u64) {
-        self.pins.fetch_add(pins, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        let Ok(mut last) = self.last_draw.lock() else { return };
-        if last.is_none_or(|at| at.elapsed() >= Duration::from_millis(100)) {
-            *last = Some(Instant::now());
-            self.draw();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,14 +191,5 @@ mod tests {
         let tmp = temporary_path(Path::new("out/pins.ndjson"));
         assert_eq!(tmp.parent(), Some(Path::new("out")));
         assert!(tmp.to_string_lossy().contains(".pins.ndjson.pinvault-tmp-"));
-    }
-
-    #[test]
-    fn progress_counts_deltas() {
-        let progress = TerminalProgress::on_terminal("imported");
-        progress.advance(2, 100);
-        progress.advance(3, 50);
-        assert_eq!(progress.pins.load(Ordering::Relaxed), 5);
-        assert_eq!(progress.bytes.load(Ordering::Relaxed), 150);
     }
 }
