@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `rocksdb:///dir`, `sled:///dir`, `fs:///dir` | `dir/pinvault-conformance-<run>-<n>` |
 //! | `s3://bucket/prefix` (and `gs`, `az`) | `prefix/pinvault-conformance-<run>-<n>` |
-//! | `scylla://hosts/keyspace` | keyspace `<keyspace>_c<run><n>` (at most 48 characters) |
+//! | `scylla://hosts/keyspace` | keyspace `<keyspace>_conformance<run><n>` (at most 48 characters) |
 //! | `memory:` | a new in-process store (a reopen shares it) |
 //!
 //! The stores are left in place after the run (a failing check's data is what one inspects);
@@ -22,7 +22,7 @@ use pinvault_conformance::{Harness, Location, TestStore};
 use pinvault_core::memory::{MemoryBackend, MemoryStore};
 use pinvault_core::{Error, FaultInjector, Result};
 
-use crate::open::{open_with_faults, resolve, Location as UrlLocation};
+use crate::open::{open_with_faults, resolve, sub_location, Location as UrlLocation};
 
 /// Opens fresh stores under one backend URL.
 #[derive(Debug)]
@@ -48,22 +48,8 @@ impl UrlHarness {
 
     /// The URL of fresh store `n`.
     fn fresh_url(&self, n: &str) -> String {
-        let name = format!("pinvault-conformance-{}-{n}", self.run);
-        let (head, query) = match self.base.split_once('?') {
-            Some((head, query)) => (head, format!("?{query}")),
-            None => (self.base.as_str(), String::new()),
-        };
-        match resolve(&self.base).map(|(_, t)| t.location) {
-            Ok(UrlLocation::InProcess) => self.base.clone(),
-            Ok(UrlLocation::Cluster { .. }) => {
-                // Keyspaces are at most 48 characters: shorten the base, keep the unique suffix.
-                let suffix = format!("_c{}{n}", self.run);
-                let (hosts, keyspace) = head.rsplit_once('/').unwrap_or((head, ""));
-                let keep = keyspace.len().min(48usize.saturating_sub(suffix.len()));
-                format!("{hosts}/{}{suffix}{query}", &keyspace[..keep])
-            }
-            _ => format!("{}/{name}{query}", head.trim_end_matches('/')),
-        }
+        sub_location(&self.base, &format!("conformance-{}-{n}", self.run))
+            .unwrap_or_else(|_| self.base.clone())
     }
 }
 
@@ -106,13 +92,13 @@ mod tests {
         let h = UrlHarness::new("s3://bucket/some/prefix/", "r1").unwrap();
         assert_eq!(h.fresh_url("0"), "s3://bucket/some/prefix/pinvault-conformance-r1-0");
         let h = UrlHarness::new("scylla://h1,h2:9042/pins?tls=true", "abc").unwrap();
-        assert_eq!(h.fresh_url("12"), "scylla://h1,h2:9042/pins_cabc12?tls=true");
+        assert_eq!(h.fresh_url("12"), "scylla://h1,h2:9042/pins_conformanceabc12?tls=true");
         let long = format!("scylla://h/{}", "k".repeat(46));
         let h = UrlHarness::new(&long, "abcdef").unwrap();
         let (seven, eight) = (h.fresh_url("7"), h.fresh_url("8"));
         assert!(resolve(&seven).is_ok(), "{seven}");
         assert_ne!(seven, eight);
-        assert_eq!(seven, format!("scylla://h/{}_cabcdef7", "k".repeat(39)));
+        assert_eq!(seven, format!("scylla://h/{}_conformanceabcdef7", "k".repeat(29)));
         assert!(UrlHarness::new("nope://x", "r").is_err());
     }
 }

@@ -415,6 +415,33 @@ pub fn resolve(url: &str) -> Result<(&'static BackendEntry, Target)> {
     Ok((entry, Target { url: url.to_owned(), location, options }))
 }
 
+/// A URL for a new store *under* `url`, named after `name` (e.g. `conformance-<run>-3`), so a
+/// tool can make scratch stores without touching what the user has: `dir/pinvault-<name>` for a
+/// directory, `prefix/pinvault-<name>` in a bucket, keyspace `<keyspace>_<name>` (letters,
+/// digits and `_` only, the base shortened to keep 48 characters), and `memory:` itself (every
+/// open of it is a new store). Query options are kept.
+pub fn sub_location(url: &str, name: &str) -> Result<String> {
+    let (_, target) = resolve(url)?;
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    Ok(match target.location {
+        Location::InProcess => url.to_owned(),
+        Location::Cluster { .. } => {
+            let suffix: String = std::iter::once('_')
+                .chain(name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_'))
+                .collect();
+            let (hosts, keyspace) = head.rsplit_once('/').unwrap_or((head, ""));
+            let keep = keyspace.len().min(48usize.saturating_sub(suffix.len()));
+            format!("{hosts}/{}{suffix}{query}", &keyspace[..keep])
+        }
+        Location::Directory(_) | Location::Bucket { .. } => {
+            format!("{}/pinvault-{name}{query}", head.trim_end_matches('/'))
+        }
+    })
+}
+
 /// The known URL forms, comma-separated, for messages.
 pub fn known_forms() -> String {
     BACKENDS.iter().map(|e| e.form).collect::<Vec<_>>().join(", ")

@@ -551,3 +551,26 @@ fn conformance_passes_on_fs_through_the_cli() {
     assert_eq!(lines.last().unwrap()["passed"], 81);
     assert!(std::fs::read_dir(&dir).unwrap().count() > 0, "stores are made under the URL");
 }
+
+#[test]
+fn bench_prints_a_table_with_ratios_and_writes_a_plot() {
+    let plot = scratch("bench.svg");
+    let run = pinvault(
+        &["bench", "memory:", "memory:", "--pins", "300", "--ops", "40", "--batch-size", "64", "--plot", plot.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("workload: 300 pins imported in batches of 64, then 40 gets"), "{}", lines[0]);
+    let phases: Vec<&str> = lines.iter().filter(|l| l.contains(" ops/s |")).copied().collect();
+    assert_eq!(phases.len(), 5, "{}", run.stdout);
+    for (line, phase) in phases.iter().zip(["import", "list", "get", "update", "remove"]) {
+        assert!(line.starts_with(&format!("| {phase} ops/s | ")) && line.contains("×) |"), "{line}");
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    // 5 phases × 2 backends bars, 2 legend swatches, the background.
+    assert_eq!(svg.matches("<rect").count(), 13, "{svg}");
+    let bad = pinvault(&["bench", "memory:", "--pins", "10", "--ops", "20"], "");
+    assert_eq!(bad.code, 5, "{}", bad.stderr);
+}

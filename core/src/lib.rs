@@ -50,6 +50,7 @@ pub mod state;
 mod sync;
 pub mod transfer;
 pub mod version;
+pub mod workload;
 
 pub use batch::{Batch, BatchOp, Receipt};
 pub use capability::Capabilities;

@@ -2,6 +2,7 @@
 //! codes.
 
 mod audit;
+mod bench;
 #[cfg(feature = "conformance")]
 mod conformance;
 mod exec;
@@ -56,6 +57,26 @@ enum Command {
         #[arg(long, default_value = "")]
         filter: String,
     },
+    /// Run the comparison workload (import, list, random gets, updates, removes) on a fresh
+    /// store under each URL (default: --url); print ops/s and ratios to the first, optionally
+    /// an SVG chart.
+    Bench {
+        /// Backends to compare, each on a fresh store made under it.
+        #[arg(value_name = "URL")]
+        targets: Vec<String>,
+        /// Pins imported and listed.
+        #[arg(long, default_value_t = 100_000)]
+        pins: u64,
+        /// Gets, updates and removes (each).
+        #[arg(long, default_value_t = 10_000)]
+        ops: u64,
+        /// Pins per import batch (lowered to each backend's limit).
+        #[arg(long, default_value_t = 1000)]
+        batch_size: usize,
+        /// Write an SVG bar chart of the results here.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<String>,
+    },
     /// Run a script of command lines (FILE, or `-` for stdin) against one opened backend.
     ///
     /// One command per line as on the command line, without `pinvault` and `--url`; `#` starts a
@@ -77,6 +98,7 @@ impl Command {
             Command::Store(StoreCommand::Sweep { .. }) => "sweep",
             Command::Store(StoreCommand::Object(_)) => "object",
             Command::Exec { .. } => "exec",
+            Command::Bench { .. } => "bench",
             #[cfg(feature = "conformance")]
             Command::Conformance { .. } => "conformance",
         }
@@ -162,6 +184,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Exec { script } => {
             let store = pinvault::open(&cli.url).await?;
             exec::run(&store, &script, out).await
+        }
+        Command::Bench { targets, pins, ops, batch_size, plot } => {
+            let urls = if targets.is_empty() { vec![cli.url] } else { targets };
+            let spec = pinvault::workload::WorkloadSpec { pins, ops, batch_size };
+            bench::run(&urls, spec, plot.as_deref(), out).await
         }
         #[cfg(feature = "conformance")]
         Command::Conformance { target, filter } => {
