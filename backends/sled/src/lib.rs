@@ -61,6 +61,10 @@ pub struct SledEngine {
     path: PathBuf,
 }
 
+/// How long [`SledEngine::open`] waits for a database lock that a previous instance is still
+/// releasing, before reporting the database as unavailable (held by another process).
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 fn backend_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::backend(BACKEND, e)
 }
@@ -71,14 +75,35 @@ fn index(table: Table) -> usize {
 
 impl SledEngine {
     /// Opens (creating if needed) the sled database in directory `path`.
+    ///
+    /// sled releases a database's file lock from its background flusher thread, a moment after
+    /// the last handle is dropped, so an open right after another instance went away (a crash
+    /// simulated by dropping it, a restart) can find the lock still held. The open waits for it
+    /// up to [`LOCK_WAIT`], then fails with [`Error::Unavailable`].
     pub fn open(path: impl AsRef<Path>, options: &SledOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let db = sled::Config::new().path(&path).open().map_err(|e| {
-            Error::Unavailable {
-                reason: format!("opening sled database {}: {e}", path.display()),
-                outcome_unknown: false,
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(10);
+        let db = loop {
+            match sled::Config::new().path(&path).open() {
+                Ok(db) => break db,
+                // sled reports the lock as an `Other` io error whose text names it.
+                Err(sled::Error::Io(e))
+                    if (e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().contains("could not acquire lock"))
+                        && started.elapsed() < LOCK_WAIT =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                }
+                Err(e) => {
+                    return Err(Error::Unavailable {
+                        reason: format!("opening sled database {}: {e}", path.display()),
+                        outcome_unknown: false,
+                    })
+                }
             }
-        })?;
+        };
         let trees = Table::ALL
             .iter()
             .map(|t| db.open_tree(t.name()).map_err(backend_error))
