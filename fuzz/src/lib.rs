@@ -1,11 +1,8 @@
 //! Helpers shared by the fuzz targets: oracles written from the documented rules (not from the
 //! code under test), a model of the import's batching, and a `BTreeMap` [`KvEngine`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
-use std::sync::Mutex;
+use std::collections::HashMap;
 
-use pinvault_core::kv::{KvEngine, KvWrite, Table};
 use pinvault_core::memory::MemoryBackend;
 use pinvault_core::transfer::TransferSummary;
 use pinvault_core::{Cid, Error, Pin, Result};
@@ -152,59 +149,6 @@ impl ImportModel {
     }
 }
 
-/// The simplest [`KvEngine`]: one `BTreeMap` per table behind a mutex (as the conformance
-/// suite's `kv_btree` test).
-#[derive(Default)]
-pub struct BTreeEngine(Mutex<BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>>);
-
-impl KvEngine for BTreeEngine {
-    fn backend(&self) -> &'static str {
-        "fuzz-btree"
-    }
-
-    fn durable(&self) -> bool {
-        false
-    }
-
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let tables = self.0.lock().unwrap();
-        Ok(tables.get(&table).and_then(|t| t.get(key).cloned()))
-    }
-
-    fn scan(
-        &self,
-        table: Table,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let tables = self.0.lock().unwrap();
-        let Some(t) = tables.get(&table) else {
-            return Ok(Vec::new());
-        };
-        let lower = match after {
-            Some(a) if a >= prefix => Bound::Excluded(a.to_vec()),
-            _ => Bound::Included(prefix.to_vec()),
-        };
-        Ok(t.range((lower, Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
-    }
-
-    fn write(&self, writes: Vec<KvWrite>) -> Result<()> {
-        let mut tables = self.0.lock().unwrap();
-        for w in writes {
-            match w {
-                KvWrite::Put { table, key, value } => {
-                    tables.entry(table).or_default().insert(key, value);
-                }
-                KvWrite::Delete { table, key } => {
-                    tables.entry(table).or_default().remove(&key);
-                }
-            }
-        }
-        Ok(())
-    }
-}
+/// The in-memory engine the KV-layer targets run over (core's, shared with the conformance
+/// suite's `kv_btree` run).
+pub use pinvault_core::kv::BTreeEngine;

@@ -29,12 +29,14 @@
 //! * **Formats.** See [`layout`] for the key layout, format 2, and what `migrate` converts.
 
 mod backend;
+mod btree;
 mod engine;
 pub mod layout;
 pub mod locks;
 mod store;
 
 pub use backend::{KvBackend, LIST_PAGE};
+pub use btree::BTreeEngine;
 pub use engine::{KvEngine, KvWrite, Table};
 pub use locks::LockTable;
 pub use store::{
