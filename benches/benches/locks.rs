@@ -23,10 +23,7 @@ use pinvault_benches::fixtures;
 use pinvault_core::kv::{layout, Table};
 use pinvault_core::{Pin, PinState, Precondition};
 use pinvault_rocksdb::{RocksBackend, RocksOptions};
-use rocksdb::{
-    BlockBasedOptions, ColumnFamilyDescriptor, ErrorKind, OptimisticTransactionDB,
-    OptimisticTransactionOptions, Options, WriteOptions,
-};
+use rocksdb::{ErrorKind, OptimisticTransactionDB, OptimisticTransactionOptions, WriteOptions};
 use tokio::runtime::Runtime;
 
 const WRITERS: usize = 4;
@@ -80,20 +77,8 @@ fn run_framework(
 
 /// An `OptimisticTransactionDB` with the column families and options of `pinvault-rocksdb`.
 fn open_optimistic(path: &std::path::Path) -> OptimisticTransactionDB {
-    let mut db_options = Options::default();
-    db_options.create_if_missing(true);
-    db_options.create_missing_column_families(true);
-    db_options.set_max_background_jobs(2);
-    let families = Table::ALL.iter().map(|t| {
-        let mut cf = Options::default();
-        if *t == Table::Pins {
-            let mut block = BlockBasedOptions::default();
-            block.set_bloom_filter(10.0, false);
-            cf.set_block_based_table_factory(&block);
-        }
-        ColumnFamilyDescriptor::new(t.name(), cf)
-    });
-    OptimisticTransactionDB::open_cf_descriptors(&db_options, path, families)
+    let families = pinvault_rocksdb::column_families();
+    OptimisticTransactionDB::open_cf_descriptors(&pinvault_rocksdb::db_options(), path, families)
         .expect("opening the raw OptimisticTransactionDB")
 }
 

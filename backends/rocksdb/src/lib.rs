@@ -69,15 +69,21 @@ fn backend_error(e: rocksdb::Error) -> Error {
     Error::backend(BACKEND, e)
 }
 
-impl RocksEngine {
-    /// Opens (creating if needed) the database in directory `path`.
-    pub fn open(path: impl AsRef<Path>, options: &RocksOptions) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
-        let mut db_options = Options::default();
-        db_options.create_if_missing(true);
-        db_options.create_missing_column_families(true);
-        db_options.set_max_background_jobs(2);
-        let families = Table::ALL.iter().map(|t| {
+/// The database options pinvault opens RocksDB with (also used by the benches' raw side, so
+/// both run the same configuration).
+pub fn db_options() -> Options {
+    let mut db_options = Options::default();
+    db_options.create_if_missing(true);
+    db_options.create_missing_column_families(true);
+    db_options.set_max_background_jobs(2);
+    db_options
+}
+
+/// One column family per KV table; the pins get a bloom filter for point reads.
+pub fn column_families() -> Vec<ColumnFamilyDescriptor> {
+    Table::ALL
+        .iter()
+        .map(|t| {
             let mut cf = Options::default();
             if *t == Table::Pins {
                 let mut block = BlockBasedOptions::default();
@@ -85,8 +91,15 @@ impl RocksEngine {
                 cf.set_block_based_table_factory(&block);
             }
             ColumnFamilyDescriptor::new(t.name(), cf)
-        });
-        let db = DB::open_cf_descriptors(&db_options, &path, families).map_err(|e| {
+        })
+        .collect()
+}
+
+impl RocksEngine {
+    /// Opens (creating if needed) the database in directory `path`.
+    pub fn open(path: impl AsRef<Path>, options: &RocksOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let db = DB::open_cf_descriptors(&db_options(), &path, column_families()).map_err(|e| {
             // A held LOCK file (another process has the store open) or an unreadable directory.
             Error::Unavailable {
                 reason: format!("opening RocksDB database {}: {e}", path.display()),
