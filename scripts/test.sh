@@ -71,6 +71,8 @@ case "${PINVAULT_TESTENV:-on}" in
         echo "== services: testenv/pvenv up"
         services_started=1
         testenv/pvenv up
+        # The optional 3-node cluster, for backends/scylla/tests/failover.rs (~25 s, ~2.3 GiB).
+        testenv/pvenv up cassandra-cluster
         echo "services up in $((SECONDS - started))s"
         # shellcheck source=/dev/null
         source "$(testenv/pvenv env)"
