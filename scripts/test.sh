@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's one test command (README, .ci/run): starts the test services (testenv/pvenv: the
+# The project's one test command (README, .ci/run): builds the ipfs-cluster interop tool
+# (interop/ipfs-cluster), starts the test services (testenv/pvenv: the
 # real servers the server-backed backends are tested against, on loopback), builds every target
 # of the workspace, runs every test (unit, integration, doc tests, the conformance suite, the
 # proptest differential test) with the services' endpoints in the environment, the facade with
@@ -30,7 +31,16 @@ scripts/deps.sh
 echo "== tools"
 cargo --version
 rustc --version
+go version
 echo "target dir: $CARGO_TARGET_DIR"
+
+# ipfs-cluster v1.1.6's own code, the oracle of tests/ipfs_cluster_interop.rs. Built before the
+# services and the Rust build so a Go module that cannot be fetched fails the run at once.
+echo "== interop: interop/ipfs-cluster/build.sh (pvcluster: ipfs-cluster v1.1.6)"
+go_started=$SECONDS
+PINVAULT_PVCLUSTER=$(interop/ipfs-cluster/build.sh)
+export PINVAULT_PVCLUSTER
+echo "pvcluster built in $((SECONDS - go_started))s: $PINVAULT_PVCLUSTER"
 
 logs=$(mktemp -d)
 services_started=0

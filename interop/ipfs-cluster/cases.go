@@ -3,7 +3,7 @@ package main
 // `pvcluster cases`: for each input case, what ipfs-cluster stores when it reads the case, or
 // why it refuses it. One JSON case per input line, one JSON verdict per output line:
 //
-//	in:  {"name": "...", "format": "ndjson"|"protobuf"|"msgpack", "input": "<base64>"}
+//	in:  {"name": "...", "format": "ndjson"|"protobuf"|"msgpack", "input": "<hex>"}
 //	out: {"name": "...", "accepted": true|false, "error": "...",
 //	      "pins": [{"key": "/CIQ...", "proto": "<hex>", "json": "..."}],
 //	      "dropped": [{"key": "...", "reason": "..."}]}
@@ -46,7 +46,7 @@ import (
 type caseIn struct {
 	Name   string `json:"name"`
 	Format string `json:"format"`
-	Input  []byte `json:"input"`
+	Input  string `json:"input"`
 }
 
 type storedPin struct {
@@ -95,6 +95,10 @@ func runCases(in *bufio.Reader, out io.Writer) error {
 func judge(c caseIn) (verdict, error) {
 	ctx := context.Background()
 	v := verdict{Name: c.Name, Pins: []storedPin{}, Dropped: []droppedEntry{}}
+	input, err := hex.DecodeString(c.Input)
+	if err != nil {
+		return v, fmt.Errorf("input is not hex: %w", err)
+	}
 	store := inmem.New()
 	st, err := dsstate.New(ctx, store, "", dsstate.DefaultHandle())
 	if err != nil {
@@ -103,11 +107,11 @@ func judge(c caseIn) (verdict, error) {
 	var refusal error
 	switch c.Format {
 	case "ndjson":
-		refusal = readNDJSON(ctx, st, c.Input)
+		refusal = readNDJSON(ctx, st, input)
 	case "protobuf":
-		refusal = readFrames(ctx, st, c.Input)
+		refusal = readFrames(ctx, st, input)
 	case "msgpack":
-		refusal = st.Unmarshal(bytes.NewReader(c.Input))
+		refusal = st.Unmarshal(bytes.NewReader(input))
 	default:
 		return v, fmt.Errorf("unknown format %q", c.Format)
 	}

@@ -18,6 +18,7 @@
 //	raft-msgpack          a dsstate msgpack snapshot saved as a raft snapshot (raft.SnapshotSave),
 //	                      then the real `state export` of that raft peer
 //	gen N SEED            N varied pins as Go's JSON, from a seeded generator (see gen.go)
+//	golden DIR            the golden fixtures of core/testdata/golden (see golden.go)
 package main
 
 import (
@@ -72,6 +73,11 @@ func run(args []string) error {
 			return fmt.Errorf("gen: N and SEED must be integers")
 		}
 		err = generate(n, seed, out)
+	case "golden":
+		if len(args) != 2 {
+			return fmt.Errorf("usage: pvcluster golden DIR")
+		}
+		err = writeGolden(args[1])
 	default:
 		return fmt.Errorf("unknown subcommand %q", args[0])
 	}
