@@ -10,9 +10,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use cid::Cid;
-use multiaddr::Multiaddr;
 use multihash::Multihash;
 
+use crate::multiaddr::Multiaddr;
 use crate::{Error, Result};
 
 /// The kind of a pin, as ipfs-cluster's `api.PinType`.

@@ -433,7 +433,7 @@ mod properties {
         })
     }
 
-    fn arb_multiaddr() -> impl Strategy<Value = multiaddr::Multiaddr> {
+    fn arb_multiaddr() -> impl Strategy<Value = pinvault_core::Multiaddr> {
         (any::<[u8; 4]>(), any::<u16>(), prop::option::of(arb_peer())).prop_map(|(ip, port, p)| {
             let mut s = format!("/ip4/{}.{}.{}.{}/tcp/{port}", ip[0], ip[1], ip[2], ip[3]);
             if let Some(p) = p {

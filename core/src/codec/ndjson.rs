@@ -34,9 +34,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, FixedOffset, Timelike, Utc};
-use multiaddr::Multiaddr;
 use serde::{Deserialize, Serialize};
 
+use crate::multiaddr::Multiaddr;
 use crate::pin::{parse_cid, PeerId, Pin, PinMode, PinOptions, PinType};
 use crate::{Error, Result};
 

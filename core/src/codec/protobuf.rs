@@ -40,9 +40,9 @@
 //! them. A frame longer than [`MAX_FRAME_LEN`] is refused before anything is allocated.
 
 use chrono::{DateTime, Utc};
-use multiaddr::Multiaddr;
 use prost::Message;
 
+use crate::multiaddr::Multiaddr;
 use crate::pin::{cid_from_bytes, PeerId, Pin, PinMode, PinOptions, PinType};
 use crate::{Error, Result};
 
