@@ -41,6 +41,7 @@ pub mod capability;
 pub mod codec;
 pub mod error;
 pub mod fault;
+pub mod keysort;
 pub mod kv;
 pub mod memory;
 pub mod multiaddr;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use cid::Cid;
 use multihash::Multihash;
 
@@ -17,8 +17,11 @@ use crate::{Error, Result};
 
 /// The kind of a pin, as ipfs-cluster's `api.PinType`.
 ///
-/// In Go it is a bit flag (`DataType = 2`, `MetaType = 4`, ...); on the protobuf wire it is the
-/// log2 of that flag (`Data = 1`, `Meta = 2`, `ClusterDag = 3`, `Shard = 4`).
+/// In Go it is a bit flag (`BadType = 1`, `DataType = 2`, `MetaType = 4`, ...); on the protobuf
+/// wire it is the log2 of that flag (`Bad = 0`, `Data = 1`, `Meta = 2`, `ClusterDag = 3`,
+/// `Shard = 4`). ipfs-cluster stores and exports whatever flag a pin carries, the bad type and
+/// numbers it has no name for included, so pinvault keeps them too: [`PinType::Bad`] and
+/// [`PinType::Other`] round-trip exactly as they do through ipfs-cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum PinType {
     /// A regular, non-sharded pin, pinned recursively (`"pin"`).
@@ -30,30 +33,42 @@ pub enum PinType {
     ClusterDag,
     /// The root of one shard (`"shard-pin"`).
     Shard,
+    /// Go's `BadType` (`"bad-type"`, wire 0): what ipfs-cluster stores for a JSON pin without a
+    /// `type`, or with a type name it does not know.
+    Bad,
+    /// A wire value from 5 to 63, which ipfs-cluster keeps as the flag `1 << n` and exports as
+    /// `"bad-type"`.
+    Other(u8),
 }
 
 impl PinType {
-    /// All pin types, in wire order.
+    /// The four pin types ipfs-cluster gives a meaning to, in wire order.
     pub const ALL: [PinType; 4] = [PinType::Data, PinType::Meta, PinType::ClusterDag, PinType::Shard];
 
     /// The protobuf enum value (log2 of the Go flag).
     pub fn wire_value(self) -> i32 {
         match self {
+            PinType::Bad => 0,
             PinType::Data => 1,
             PinType::Meta => 2,
             PinType::ClusterDag => 3,
             PinType::Shard => 4,
+            PinType::Other(n) => i32::from(n),
         }
     }
 
-    /// The pin type for a protobuf enum value.
-    pub fn from_wire_value(v: i32) -> Result<Self> {
+    /// The pin type ipfs-cluster holds after reading the protobuf enum value `v`
+    /// (`ProtoUnmarshal` sets the flag `1 << v`, which is 0, Go's undefined type, for a
+    /// negative `v` or one above 63; `ProtoMarshal` writes 0 for it).
+    pub fn from_wire_value(v: i32) -> Self {
         match v {
-            1 => Ok(PinType::Data),
-            2 => Ok(PinType::Meta),
-            3 => Ok(PinType::ClusterDag),
-            4 => Ok(PinType::Shard),
-            other => Err(Error::invalid("pin type", format!("unknown protobuf PinType {other}"))),
+            1 => PinType::Data,
+            2 => PinType::Meta,
+            3 => PinType::ClusterDag,
+            4 => PinType::Shard,
+            // The range makes the cast exact.
+            5..=63 => PinType::Other(v as u8),
+            _ => PinType::Bad,
         }
     }
 
@@ -64,6 +79,20 @@ impl PinType {
             PinType::Meta => "meta-pin",
             PinType::ClusterDag => "clusterdag-pin",
             PinType::Shard => "shard-pin",
+            PinType::Bad | PinType::Other(_) => "bad-type",
+        }
+    }
+
+    /// The type ipfs-cluster stores for a JSON `type` string (`PinTypeFromString`, then
+    /// `ProtoMarshal`): unknown names are the bad type, and `"all"` or `""` (Go's `AllType`,
+    /// all four flags) is written as wire value 4, a shard pin.
+    pub fn from_go_json(s: &str) -> Self {
+        match s {
+            "pin" => PinType::Data,
+            "meta-pin" => PinType::Meta,
+            "clusterdag-pin" => PinType::ClusterDag,
+            "shard-pin" | "all" | "" => PinType::Shard,
+            _ => PinType::Bad,
         }
     }
 }
@@ -76,9 +105,12 @@ impl fmt::Display for PinType {
 
 impl FromStr for PinType {
     type Err = Error;
+    /// One of the four names (or `"bad-type"`), exactly; for ipfs-cluster's lenient JSON
+    /// reading see [`PinType::from_go_json`].
     fn from_str(s: &str) -> Result<Self> {
         PinType::ALL
             .into_iter()
+            .chain([PinType::Bad])
             .find(|t| t.as_str() == s)
             .ok_or_else(|| Error::invalid("pin type", format!("unknown pin type {s:?}")))
     }
@@ -261,24 +293,24 @@ impl Pin {
         }
     }
 
-    /// Checks the invariants every stored pin must hold. Backends call this before writing.
+    /// Checks that ipfs-cluster can hold this pin: store it, read it back, and export it. Every
+    /// value ipfs-cluster v1.1.6 stores is accepted (a minimum replication above the maximum,
+    /// depths below -1, empty metadata keys, the bad pin type), except times it cannot export:
+    /// `state export` fails on a year outside 0–9999, so such a pin would make the whole pinset
+    /// unexportable. Backends call this before writing.
     pub fn validate(&self) -> Result<()> {
-        let what = || format!("pin {}", self.cid);
-        if self.max_depth < -1 {
-            return Err(Error::invalid(what(), format!("max_depth {} is below -1", self.max_depth)));
-        }
-        let (min, max) = (self.options.replication_factor_min, self.options.replication_factor_max);
-        if min < -1 || max < -1 {
-            return Err(Error::invalid(what(), "replication factors must be -1 or more"));
-        }
-        if max > 0 && min > max {
-            return Err(Error::invalid(
-                what(),
-                format!("replication_factor_min {min} exceeds replication_factor_max {max}"),
-            ));
-        }
-        if self.options.metadata.keys().any(|k| k.is_empty()) {
-            return Err(Error::invalid(what(), "metadata keys must not be empty"));
+        for (field, t) in [("timestamp", self.timestamp), ("expire_at", self.options.expire_at)] {
+            if let Some(t) = t {
+                if !(0..=9999).contains(&t.year()) {
+                    return Err(Error::invalid(
+                        format!("pin {}", self.cid),
+                        format!(
+                            "{field} {t} is outside the years 0-9999 that ipfs-cluster's JSON \
+                             export can write"
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -291,12 +323,28 @@ pub fn parse_cid(s: &str) -> Result<Cid> {
 
 /// Parses a CID from its binary form, rejecting trailing bytes.
 pub fn cid_from_bytes(bytes: &[u8]) -> Result<Cid> {
-    let cid = Cid::read_bytes(bytes)
-        .map_err(|e| Error::invalid("cid", format!("binary CID does not decode: {e}")))?;
+    let cid = Cid::read_bytes(bytes).map_err(|e| match long_identity_digest(bytes) {
+        Some(len) => Error::invalid(
+            "cid",
+            format!(
+                "an identity CID with a {len}-byte digest: pinvault's CIDs hold digests of up to \
+                 64 bytes"
+            ),
+        ),
+        None => Error::invalid("cid", format!("binary CID does not decode: {e}")),
+    })?;
     if cid.encoded_len() != bytes.len() {
         return Err(Error::invalid("cid", "binary CID has trailing bytes"));
     }
     Ok(cid)
+}
+
+/// The digest length of a CIDv1 whose multihash is an identity hash longer than 64 bytes.
+fn long_identity_digest(bytes: &[u8]) -> Option<u64> {
+    let mut rest = bytes;
+    let mut next = || prost::encoding::decode_varint(&mut rest).ok();
+    let (version, _codec, code, len) = (next()?, next()?, next()?, next()?);
+    (version == 1 && code == 0 && len > 64).then_some(len)
 }
 
 #[cfg(test)]
@@ -345,24 +393,33 @@ mod tests {
 
     #[test]
     fn pin_type_names_and_wire_values() {
-        for t in PinType::ALL {
+        for t in PinType::ALL.into_iter().chain([PinType::Bad]) {
             assert_eq!(t.as_str().parse::<PinType>().unwrap(), t);
-            assert_eq!(PinType::from_wire_value(t.wire_value()).unwrap(), t);
+            assert_eq!(PinType::from_wire_value(t.wire_value()), t);
         }
-        assert!(PinType::from_wire_value(0).is_err());
+        assert_eq!(PinType::from_wire_value(7), PinType::Other(7));
+        assert_eq!(PinType::from_wire_value(7).wire_value(), 7);
+        assert_eq!(PinType::from_wire_value(64), PinType::Bad);
+        assert_eq!(PinType::from_wire_value(-1), PinType::Bad);
+        assert_eq!(PinType::from_go_json("all"), PinType::Shard);
+        assert_eq!(PinType::from_go_json("Pin"), PinType::Bad);
         assert!("all".parse::<PinType>().is_err());
     }
 
     #[test]
-    fn validate_rejects_impossible_options() {
+    fn validate_accepts_what_ipfs_cluster_stores_and_refuses_unexportable_times() {
         let mut pin = Pin::new(parse_cid(CID_V1).unwrap());
-        pin.validate().unwrap();
         pin.options.replication_factor_min = 3;
         pin.options.replication_factor_max = 2;
-        assert!(pin.validate().is_err());
-        pin.options.replication_factor_max = -1;
-        pin.validate().unwrap();
         pin.max_depth = -2;
+        pin.options.metadata.insert(String::new(), "x".into());
+        pin.pin_type = PinType::Bad;
+        pin.validate().unwrap();
+        pin.timestamp = DateTime::from_timestamp(253_402_300_800, 0); // 10000-01-01
         assert!(pin.validate().is_err());
+        pin.timestamp = DateTime::from_timestamp(-62_167_219_201, 0); // -0001-12-31T23:59:59
+        assert!(pin.validate().is_err());
+        pin.timestamp = DateTime::from_timestamp(-62_167_219_200, 0); // 0000-01-01
+        pin.validate().unwrap();
     }
 }

@@ -1,9 +1,12 @@
 //! Streaming export and import of a whole pinset, in ipfs-cluster's formats.
 //!
-//! [`export_from`] walks [`PinState::list`] and writes one record per pin, so memory stays
-//! bounded whatever the pinset size: NDJSON exactly as `ipfs-cluster-service state export`
-//! writes it, Go's protobuf bytes behind a uvarint length prefix (as Go's `protodelim`), or the
-//! msgpack snapshot of ipfs-cluster's `state/dsstate` (`Marshal`/`Unmarshal`).
+//! [`export_from`] walks [`PinState::list`] and writes one record per pin: NDJSON exactly as
+//! `ipfs-cluster-service state export` writes it, Go's protobuf bytes behind a uvarint length
+//! prefix (as Go's `protodelim`), or the msgpack snapshot of ipfs-cluster's `state/dsstate`
+//! (`Marshal`/`Unmarshal`). An export is what ipfs-cluster v1.1.6 writes for the same pinset,
+//! byte for byte: each pin as ipfs-cluster holds it ([`protobuf::go_view`]: whole seconds, the
+//! mode derived from the depth, no user allocations), in ipfs-cluster's datastore-key order
+//! ([`crate::keysort`], bounded memory).
 //!
 //! [`import_into`] reads one record at a time and commits them in batches. A CID seen twice in
 //! the current batch flushes the batch first, so the later record wins (as repeated `Add`s do
@@ -20,7 +23,8 @@ use futures::StreamExt;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::batch::{Batch, Receipt};
-use crate::codec::{msgpack, ndjson, protobuf};
+use crate::codec::{gojson, msgpack, ndjson, protobuf};
+use crate::keysort::{self, KeySorter};
 use crate::pin::Pin;
 use crate::version::Precondition;
 use crate::{Error, PinState, Result};
@@ -120,31 +124,38 @@ impl Progress for NoProgress {
     fn advance(&self, _pins: u64, _bytes: u64) {}
 }
 
-/// Writes every pin of `state` to `writer` in `format`, streaming, then flushes the writer.
+/// Writes every pin of `state` to `writer` in `format`, then flushes the writer: the bytes
+/// ipfs-cluster's export of the same pinset has, in its order (see the module doc). Memory
+/// stays bounded: records beyond [`keysort::DEFAULT_BUDGET`] are sorted through temporary files.
 pub async fn export_from<S: PinState + ?Sized>(
     state: &S,
     format: TransferFormat,
     writer: &mut (dyn AsyncWrite + Unpin + Send),
     progress: &dyn Progress,
 ) -> Result<TransferSummary> {
-    let mut summary = TransferSummary::default();
+    let mut sorter = KeySorter::new(keysort::DEFAULT_BUDGET);
     let mut pins = state.list(None);
-    let mut buf = Vec::with_capacity(1024);
     while let Some(entry) = pins.next().await {
-        let entry = entry?;
-        buf.clear();
+        let pin = entry?.pin;
+        let mut record = Vec::with_capacity(512);
         match format {
             TransferFormat::Ndjson => {
-                buf.extend_from_slice(ndjson::encode_pin_json(&entry.pin).as_bytes());
-                buf.push(b'\n');
+                record.extend_from_slice(ndjson::encode_pin_json(&protobuf::go_view(&pin)?).as_bytes());
+                record.push(b'\n');
             }
-            TransferFormat::Protobuf => protobuf::write_delimited(&mut buf, &entry.pin),
-            TransferFormat::Msgpack => msgpack::write_entry(&mut buf, &entry.pin),
+            TransferFormat::Protobuf => protobuf::write_delimited(&mut record, &pin),
+            TransferFormat::Msgpack => msgpack::write_entry(&mut record, &pin),
         }
-        writer.write_all(&buf).await.map_err(io_error)?;
+        sorter.push(msgpack::dsstate_key(&pin.cid), record).await?;
+    }
+    drop(pins);
+    let mut summary = TransferSummary::default();
+    let mut records = sorter.finish().await?;
+    while let Some(record) = records.next().await? {
+        writer.write_all(&record).await.map_err(io_error)?;
         summary.pins += 1;
-        summary.bytes += buf.len() as u64;
-        progress.advance(1, buf.len() as u64);
+        summary.bytes += record.len() as u64;
+        progress.advance(1, record.len() as u64);
     }
     writer.flush().await.map_err(io_error)?;
     Ok(summary)
@@ -175,7 +186,8 @@ pub async fn import_into<S: PinState + ?Sized>(
         bytes_read: 0,
         bytes_reported: 0,
     };
-    let mut records = RecordReader { reader, format: options.format, line: Vec::new(), records: 0 };
+    let mut records =
+        RecordReader { reader, format: options.format, line: Vec::new(), records: 0, lines: 0 };
     loop {
         let record = records.next(&mut importer.bytes_read).await;
         let pin = match record {
@@ -264,19 +276,24 @@ struct RecordReader<'a> {
     format: TransferFormat,
     line: Vec<u8>,
     records: u64,
+    /// Newlines consumed so far (NDJSON positions).
+    lines: u64,
 }
 
 impl RecordReader<'_> {
     /// The next pin, `None` at the end; `offset` counts the bytes consumed.
     async fn next(&mut self, offset: &mut u64) -> Result<Option<Pin>, RecordError> {
         match self.format {
-            TransferFormat::Ndjson => self.next_line(offset).await,
+            TransferFormat::Ndjson => self.next_value(offset).await,
             TransferFormat::Protobuf => self.next_frame(offset).await,
             TransferFormat::Msgpack => self.next_entry(offset).await,
         }
     }
 
-    /// One `{"k", "v"}` msgpack map of a dsstate snapshot.
+    /// One `{"k", "v"}` msgpack map of a dsstate snapshot, read as ugorji's decoder fills
+    /// dsstate's `serialEntry`: other keys are skipped (when their values are scalars; a
+    /// nested value there is refused), a repeated key's last value wins, and a missing `v` is
+    /// an empty record.
     async fn next_entry(&mut self, offset: &mut u64) -> Result<Option<Pin>, RecordError> {
         let start = *offset;
         self.records += 1;
@@ -288,31 +305,65 @@ impl RecordReader<'_> {
             msgpack::Item::MapLen(width) => self.read_len(width, offset, &invalid).await?,
             _ => return Err(invalid(format!("expected a msgpack map, found marker 0x{marker:02x}"))),
         };
-        if entries != 2 {
-            return Err(invalid(format!("expected a map of \"k\" and \"v\", found {entries} entries")));
-        }
         let (mut key, mut value) = (None, None);
-        for _ in 0..2 {
+        for _ in 0..entries {
             let name = self.read_bytes(offset, &invalid).await?;
-            let field = self.read_bytes(offset, &invalid).await?;
             match name.as_slice() {
-                b"k" if key.is_none() => key = Some(field),
-                b"v" if value.is_none() => value = Some(field),
-                other => {
-                    return Err(invalid(format!(
-                        "unexpected map key {:?}: an entry holds \"k\" and \"v\" once each",
-                        String::from_utf8_lossy(other)
-                    )))
-                }
+                b"k" => key = Some(self.read_bytes(offset, &invalid).await?),
+                b"v" => value = Some(self.read_bytes(offset, &invalid).await?),
+                _ => self.skip_scalar(offset, &invalid).await?,
             }
         }
-        let (Some(key), Some(value)) = (key, value) else {
-            return Err(invalid("an entry holds \"k\" and \"v\"".into()));
+        let Some(key) = key else {
+            return Err(invalid(
+                "the entry has no \"k\": ipfs-cluster would store it under an empty key that its \
+                 own listing skips"
+                    .into(),
+            ));
         };
-        msgpack::decode_entry(&key, &value)
+        msgpack::decode_entry(&key, &value.unwrap_or_default())
             .and_then(|pin| pin.validate().map(|()| pin))
             .map(Some)
             .map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Skips one scalar msgpack value (nil, bool, integer, float, str, bin).
+    async fn skip_scalar(
+        &mut self,
+        offset: &mut u64,
+        invalid: &(dyn Fn(String) -> RecordError + Sync),
+    ) -> Result<(), RecordError> {
+        let Some(marker) = self.read_byte(offset).await? else {
+            return Err(invalid("the input ends inside an entry".into()));
+        };
+        let width = match marker {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => 0,
+            0xcc | 0xd0 => 1,
+            0xcd | 0xd1 => 2,
+            0xca | 0xce | 0xd2 => 4,
+            0xcb | 0xcf | 0xd3 => 8,
+            _ => match msgpack::item(marker) {
+                msgpack::Item::Bytes(n) => n as usize,
+                msgpack::Item::BytesLen(w) => self.read_len(w, offset, invalid).await? as usize,
+                _ => {
+                    return Err(invalid(format!(
+                        "an unknown field of the entry holds a nested msgpack value (marker \
+                         0x{marker:02x}); only scalars are skipped"
+                    )))
+                }
+            },
+        };
+        if width > MAX_RECORD_LEN {
+            return Err(invalid(format!("a field of {width} bytes exceeds the {MAX_RECORD_LEN}-byte limit")));
+        }
+        let skipped = tokio::io::copy(&mut (&mut *self.reader).take(width as u64), &mut tokio::io::sink())
+            .await
+            .map_err(|e| RecordError::Io(io_error(e)))?;
+        *offset += skipped;
+        if skipped < width as u64 {
+            return Err(invalid(format!("truncated: a field announces {width} bytes, {skipped} remain")));
+        }
+        Ok(())
     }
 
     /// One byte, or `None` at the end of the input.
@@ -376,37 +427,79 @@ impl RecordReader<'_> {
         Ok(field)
     }
 
-    async fn next_line(&mut self, offset: &mut u64) -> Result<Option<Pin>, RecordError> {
+    /// The next JSON value of the stream, read as Go's `json.Decoder` in `state import` reads
+    /// it: values separated by any whitespace or none, spanning lines if they do. `line` holds
+    /// bytes read ahead of the value.
+    async fn next_value(&mut self, offset: &mut u64) -> Result<Option<Pin>, RecordError> {
+        let mut eof = false;
         loop {
-            self.line.clear();
-            let Some(read) = read_capped_line(self.reader, &mut self.line).await? else {
-                return Ok(None);
-            };
-            self.records += 1;
-            *offset += read.consumed;
-            let position = || format!("import line {}", self.records);
-            if read.too_long {
-                return Err(RecordError::Invalid {
-                    position: position(),
-                    reason: format!("the line exceeds the {MAX_RECORD_LEN}-byte limit"),
-                });
+            match gojson::next_value(&self.line, eof) {
+                gojson::Scan::End => {
+                    *offset += self.line.len() as u64;
+                    self.line.clear();
+                    return Ok(None);
+                }
+                gojson::Scan::Value { start, end } => {
+                    self.records += 1;
+                    let position = self.json_position(start, self.records);
+                    let value = gojson::parse(&self.line[start..end]);
+                    self.lines += self.line[..end].iter().filter(|&&b| b == b'\n').count() as u64;
+                    self.line.drain(..end);
+                    *offset += end as u64;
+                    let pin = ndjson::decode_value(value)
+                        .and_then(|pin| pin.validate().map(|()| pin))
+                        .map_err(|e| RecordError::Invalid { position, reason: e.to_string() })?;
+                    return Ok(Some(pin));
+                }
+                gojson::Scan::Invalid(why) => {
+                    return Err(RecordError::Invalid {
+                        position: self.json_position(self.value_start(), self.records + 1),
+                        reason: format!("does not parse: {why}"),
+                    });
+                }
+                gojson::Scan::Incomplete if eof => {
+                    return Err(RecordError::Invalid {
+                        position: self.json_position(self.value_start(), self.records + 1),
+                        reason: "does not parse: unexpected end of JSON input".into(),
+                    });
+                }
+                gojson::Scan::Incomplete => {
+                    if self.line.len() > MAX_RECORD_LEN {
+                        return Err(RecordError::Invalid {
+                            position: self.json_position(self.value_start(), self.records + 1),
+                            reason: format!("a JSON value exceeds the {MAX_RECORD_LEN}-byte limit"),
+                        });
+                    }
+                    // Read at least as much again before scanning anew, so a long value is
+                    // scanned a logarithmic number of times.
+                    let want = self.line.len().max(64 * 1024).min(MAX_RECORD_LEN + 1 - self.line.len());
+                    let mut read = 0;
+                    while read < want {
+                        let chunk = self.reader.fill_buf().await.map_err(|e| RecordError::Io(io_error(e)))?;
+                        if chunk.is_empty() {
+                            eof = true;
+                            break;
+                        }
+                        let n = chunk.len();
+                        self.line.extend_from_slice(chunk);
+                        self.reader.consume(n);
+                        read += n;
+                    }
+                }
             }
-            let text = std::str::from_utf8(&self.line).map_err(|e| RecordError::Invalid {
-                position: position(),
-                reason: format!("not UTF-8: {e}"),
-            })?;
-            let text = text.strip_prefix('\u{feff}').filter(|_| self.records == 1).unwrap_or(text);
-            if text.trim().is_empty() {
-                continue;
-            }
-            let pin = ndjson::decode_pin_json(text)
-                .and_then(|pin| pin.validate().map(|()| pin))
-                .map_err(|e| RecordError::Invalid {
-                    position: position(),
-                    reason: e.to_string(),
-                })?;
-            return Ok(Some(pin));
         }
+    }
+
+    /// `import line L (value N)`: where value `number`, starting `skip` bytes into the buffer,
+    /// is.
+    fn json_position(&self, skip: usize, number: u64) -> String {
+        let ahead = self.line[..skip.min(self.line.len())].iter().filter(|&&b| b == b'\n').count();
+        format!("import line {} (value {number})", self.lines + ahead as u64 + 1)
+    }
+
+    /// Where the next value starts in the buffer: after the whitespace before it.
+    fn value_start(&self) -> usize {
+        self.line.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')).unwrap_or(self.line.len())
     }
 
     async fn next_frame(&mut self, offset: &mut u64) -> Result<Option<Pin>, RecordError> {
@@ -454,58 +547,6 @@ impl RecordReader<'_> {
             .map(Some)
             .map_err(|e| invalid(e.to_string()))
     }
-}
-
-/// One line read by [`read_capped_line`].
-struct LineRead {
-    /// Bytes consumed, including the newline.
-    consumed: u64,
-    /// The line was longer than [`MAX_RECORD_LEN`]; only its start was kept.
-    too_long: bool,
-}
-
-/// Reads up to and including the next `\n` into `line` (without the `\n` and a `\r` before it),
-/// keeping at most [`MAX_RECORD_LEN`] bytes. `None` at the end of the input.
-async fn read_capped_line(
-    reader: &mut (dyn AsyncBufRead + Unpin + Send),
-    line: &mut Vec<u8>,
-) -> Result<Option<LineRead>, RecordError> {
-    let mut consumed = 0u64;
-    let mut too_long = false;
-    loop {
-        let available = reader.fill_buf().await.map_err(|e| RecordError::Io(io_error(e)))?;
-        if available.is_empty() {
-            if consumed == 0 {
-                return Ok(None);
-            }
-            break;
-        }
-        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
-            Some(i) => (&available[..=i], true),
-            None => (available, false),
-        };
-        let keep = chunk.len().min((MAX_RECORD_LEN + 2).saturating_sub(line.len()));
-        line.extend_from_slice(&chunk[..keep]);
-        let used = chunk.len();
-        reader.consume(used);
-        consumed += used as u64;
-        if done {
-            break;
-        }
-        if line.len() > MAX_RECORD_LEN + 1 {
-            too_long = true;
-            // Stop at the cap: the import fails on this line, the rest need not be read.
-            break;
-        }
-    }
-    if line.last() == Some(&b'\n') {
-        line.pop();
-    }
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    too_long |= line.len() > MAX_RECORD_LEN;
-    Ok(Some(LineRead { consumed, too_long }))
 }
 
 fn io_error(e: std::io::Error) -> Error {

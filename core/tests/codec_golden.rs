@@ -288,37 +288,62 @@ fn ndjson_escapes_strings_and_trims_fractions_like_go() {
 }
 
 #[test]
-fn ndjson_accepts_reasonable_variants() {
-    // Only a CID: a recursive data pin.
-    let pin = decode_pin_json(&format!(r#"{{"cid":"{CID_V0}"}}"#)).unwrap();
-    assert_eq!(pin, Pin::new(cid(CID_V0)));
-    // Older releases wrote CIDs as IPLD links; nulls and unknown fields are fine; times may
-    // carry an offset; a direct mode without max_depth gives depth 0.
-    let line = format!(
-        r#"{{"cid":{{"/":"{CID_V1}"}},"reference":{{"/":"{CID_V0}"}},"mode":"direct","name":null,
-        "allocations":null,"origins":null,"metadata":null,"timestamp":"2024-05-06T09:08:09+02:00",
-        "expire_at":null,"unknown_field":[1,2,3]}}"#
+fn ndjson_reads_what_go_reads() {
+    // Only a CID: Go's zero values, so the bad type and depth 0 (a direct pin).
+    let pin = decode_pin_json(format!(r#"{{"cid":"{CID_V0}"}}"#)).unwrap();
+    assert_eq!((pin.pin_type, pin.max_depth, pin.options.mode), (PinType::Bad, 0, PinMode::Recursive));
+    // Keys in any case, the last of a repeated key, metadata objects merged, nulls that leave
+    // numbers and strings alone, values spread over lines, times with an offset.
+    let json = format!(
+        "{{\"CID\":\"{CID_V1}\",\"Type\":\"meta-pin\",\"name\":\"a\",\"name\":null,\n\
+         \"max_depth\":3,\"max_depth\":null,\"metadata\":{{\"x\":\"1\"}},\"metadata\":{{\"y\":null}},\n\
+         \"\u{17F}hard_size\":7,\"timestamp\":\"2024-05-06T09:08:09+02:00\",\"unknown\":[1,{{}}]}}"
     );
-    let pin = decode_pin_json(&line).unwrap();
+    let pin = decode_pin_json(&json).unwrap();
     assert_eq!(pin.cid, cid(CID_V1));
-    assert_eq!(pin.reference, Some(cid(CID_V0)));
-    assert_eq!(pin.max_depth, 0);
-    assert_eq!(pin.options.mode, PinMode::Direct);
+    assert_eq!(pin.pin_type, PinType::Meta);
+    assert_eq!((pin.options.name.as_str(), pin.max_depth, pin.options.shard_size), ("a", 3, 7));
+    let metadata: Vec<_> = pin.options.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(metadata, [("x", "1"), ("y", "")]);
     assert_eq!(pin.timestamp, at(1_714_979_289));
-    assert_eq!(pin.options.expire_at, None);
+    // `type` null is Go's AllType, which ipfs-cluster stores as a shard pin; unknown names are
+    // the bad type; unknown modes are recursive.
+    let with = |extra: &str| decode_pin_json(format!(r#"{{"cid":"{CID_V0}",{extra}}}"#));
+    assert_eq!(with(r#""type":null"#).unwrap().pin_type, PinType::Shard);
+    assert_eq!(with(r#""type":"Pin""#).unwrap().pin_type, PinType::Bad);
+    assert_eq!(with(r#""mode":"Direct""#).unwrap().options.mode, PinMode::Recursive);
+    // Numbers beyond 32 bits keep the low 32, as ipfs-cluster's protobuf does.
+    let wide = with(r#""replication_factor_min":4294967297,"max_depth":-4294967298"#).unwrap();
+    assert_eq!((wide.options.replication_factor_min, wide.max_depth), (1, -2));
+    // Invalid UTF-8 and lone surrogates become U+FFFD.
+    let mut raw = format!(r#"{{"cid":"{CID_V0}","name":"a\ud800"#).into_bytes();
+    raw.extend_from_slice(b"\xff\"}");
+    assert_eq!(decode_pin_json(&raw).unwrap().options.name, "a\u{FFFD}\u{FFFD}");
     // Go's zero time with an offset is still the zero time.
-    let line = format!(r#"{{"cid":"{CID_V0}","timestamp":"0001-01-01T01:00:00+01:00"}}"#);
-    assert_eq!(decode_pin_json(&line).unwrap().timestamp, None);
+    assert_eq!(with(r#""timestamp":"0001-01-01T01:00:00+01:00""#).unwrap().timestamp, None);
 }
 
 #[test]
-fn ndjson_years_outside_rfc3339_round_trip() {
-    for (y, expected_prefix) in [(10_000, "+10000-"), (-50, "-0050-")] {
+fn ndjson_refuses_what_go_refuses() {
+    let with = |extra: &str| decode_pin_json(format!(r#"{{"cid":"{CID_V0}",{extra}}}"#));
+    for time in ["2016-12-31T23:59:60Z", "2024-01-02t03:04:05z", "2024-01-02 03:04:05Z", "2024-01-02T03:04:05\\u005a", "+10000-01-01T00:00:00Z"] {
+        assert_invalid(with(&format!(r#""timestamp":"{time}""#)), "timestamp");
+    }
+    assert_invalid(decode_pin_json(format!(r#"{{"cid":{{"/":"{CID_V0}"}}}}"#)), "cid");
+    assert_invalid(decode_pin_json(format!(r#"{{"cid":" {CID_V0}"}}"#)), "cid");
+    assert_invalid(decode_pin_json(format!("\u{feff}{{\"cid\":\"{CID_V0}\"}}")), "JSON pin");
+    assert_invalid(with(r#""max_depth":1.0"#), "max_depth");
+    assert_invalid(with(r#""shard_size":-1"#), "shard_size");
+    assert_invalid(with(r#""replication_factor_min":9223372036854775808"#), "replication_factor_min");
+    assert_invalid(with(r#""name":1"#), "name");
+}
+
+#[test]
+fn times_ipfs_cluster_cannot_export_are_refused() {
+    for y in [10_000, -50] {
         let mut pin = Pin::new(cid(CID_V0));
         pin.timestamp = Some(Utc.with_ymd_and_hms(y, 3, 4, 5, 6, 7).unwrap());
-        let line = encode_pin_json(&pin);
-        assert!(line.contains(&format!("\"timestamp\":\"{expected_prefix}")), "{line}");
-        assert_eq!(decode_pin_json(&line).unwrap(), pin);
+        assert_invalid(pin.validate(), "timestamp");
     }
 }
 
@@ -360,12 +385,14 @@ fn malformed_protobuf_is_a_typed_error() {
     let with = |extra: Vec<u8>| [field(1, 2, &cid_bytes), field(2, 0, &[1]), extra].concat();
     // Invalid peer id in Allocations.
     assert_invalid(decode_pin(&with(field(3, 2, b"not a multihash"))), "Allocations[0]");
-    // BadType and unknown pin types.
-    assert_invalid(decode_pin(&[field(1, 2, &cid_bytes)].concat()), "Type");
-    assert_invalid(decode_pin(&[field(1, 2, &cid_bytes), field(2, 0, &[9])].concat()), "Type");
-    // Invalid reference, pin update, origin.
-    assert_invalid(decode_pin(&with(field(5, 2, &[0xff, 0xff]))), "Reference");
-    assert_invalid(decode_pin(&with(field(6, 2, &field(7, 2, &[0x12])))), "PinUpdate");
+    // Go's bad type and pin types it has no name for are kept, as ipfs-cluster keeps them.
+    assert_eq!(decode_pin(&[field(1, 2, &cid_bytes)].concat()).unwrap().pin_type, PinType::Bad);
+    let nine = decode_pin(&[field(1, 2, &cid_bytes), field(2, 0, &[9])].concat()).unwrap();
+    assert_eq!((nine.pin_type, encode_pin(&nine)[..].ends_with(&[0x32, 0])), (PinType::Other(9), true));
+    // A reference or pin update that is not a CID is dropped, as Go's CastCid failure drops it.
+    assert_eq!(decode_pin(&with(field(5, 2, &[0xff, 0xff]))).unwrap().reference, None);
+    assert_eq!(decode_pin(&with(field(6, 2, &field(7, 2, &[0x12])))).unwrap().options.pin_update, None);
+    // An invalid origin fails Go's ProtoUnmarshal.
     assert_invalid(decode_pin(&with(field(6, 2, &field(9, 2, &[0xff, 0x7f])))), "Origins[0]");
     // Invalid UTF-8 in the name (proto3 strings must be UTF-8, as Go checks).
     assert_invalid(decode_pin(&with(field(6, 2, &field(3, 2, &[0xc3, 0x28])))), "protobuf pin");
@@ -398,15 +425,13 @@ fn malformed_json_is_a_typed_error() {
     let with = |extra: &str| decode_pin_json(&format!(r#"{{"cid":"{CID_V0}",{extra}}}"#));
     assert_invalid(with(r#""timestamp":"2024-13-01T00:00:00Z""#), "timestamp");
     assert_invalid(with(r#""expire_at":"yesterday""#), "expire_at");
-    assert_invalid(with(r#""type":"bad-type""#), "type");
-    assert_invalid(with(r#""mode":"sideways""#), "mode");
     assert_invalid(with(r#""allocations":["12D3KooWbad0"]"#), "allocations[0]");
     assert_invalid(with(r#""user_allocations":["hello"]"#), "user_allocations[0]");
     assert_invalid(with(r#""origins":["/ip4/999.1.1.1"]"#), "origins[0]");
     assert_invalid(with(r#""reference":"bafyINVALID""#), "reference");
     assert_invalid(with(r#""pin_update":7"#), "JSON pin");
     assert_invalid(with(r#""max_depth":1.5"#), "JSON pin");
-    assert_invalid(with(r#""replication_factor_min":4294967296"#), "JSON pin");
+    assert_invalid(with(r#""replication_factor_min":1e3"#), "JSON pin");
 }
 
 mod properties {
@@ -524,6 +549,7 @@ mod properties {
 
         #[test]
         fn ndjson_round_trip(pin in arb_pin()) {
+            prop_assume!(pin.validate().is_ok());
             let line = encode_pin_json(&pin);
             prop_assert!(!line.contains('\n'));
             let mut expected = pin.clone();
@@ -543,7 +569,7 @@ mod properties {
             prop_assert!(typed(decode_pin(&bytes).map(Some)));
             prop_assert!(typed(decode_record(&bytes).map(Some)));
             prop_assert!(typed(read_delimited(&mut bytes.as_slice())));
-            prop_assert!(typed(decode_pin_json(&String::from_utf8_lossy(&bytes)).map(Some)));
+            prop_assert!(typed(decode_pin_json(&bytes).map(Some)));
         }
     }
 }

@@ -184,10 +184,11 @@ async fn repeated_cid_in_a_batch_flushes_first_and_last_write_wins() {
 }
 
 #[tokio::test]
-async fn blank_lines_crlf_and_a_bom_are_accepted() {
+async fn whitespace_crlf_and_values_across_or_within_lines_are_accepted() {
+    // As Go's json.Decoder reads `state import`: any whitespace between values, or none.
     let input = format!(
-        "\u{feff}{}\r\n\r\n   \n{}\n\n{}",
-        encode_pin_json(&pin_n(1)),
+        "{}\r\n\r\n   \n{}{}",
+        encode_pin_json(&pin_n(1)).replace(',', ",\n  "),
         encode_pin_json(&pin_n(2)),
         encode_pin_json(&pin_n(3)), // no final newline
     );
@@ -197,6 +198,16 @@ async fn blank_lines_crlf_and_a_bom_are_accepted() {
     for n in 1..=3 {
         assert_eq!(state.get(&cid_n(n)).await.unwrap().pin, pin_n(n));
     }
+}
+
+#[tokio::test]
+async fn a_bom_is_refused_as_go_refuses_it() {
+    let input = format!("\u{feff}{}\n", encode_pin_json(&pin_n(1)));
+    let state = MemoryBackend::new();
+    let (what, reason) =
+        reason_of(import(&state, input.as_bytes(), TransferFormat::Ndjson, 2).await.unwrap_err());
+    assert_eq!(what, "import line 1 (value 1)", "{reason}");
+    assert!(all_pins(&state).await.is_empty());
 }
 
 #[tokio::test]
@@ -224,7 +235,7 @@ async fn bad_json_line_names_the_line_and_keeps_only_earlier_batches() {
     let state = MemoryBackend::new();
     let err = import(&state, input.as_bytes(), TransferFormat::Ndjson, 5).await.unwrap_err();
     let (what, reason) = reason_of(err);
-    assert_eq!(what, "import line 7");
+    assert_eq!(what, "import line 7 (value 7)");
     assert!(reason.contains("5 pins were committed"), "{reason}");
     let pins = all_pins(&state).await;
     assert_eq!(pins.len(), 5, "pin 6 shared the bad line's batch and is not committed");
@@ -234,17 +245,14 @@ async fn bad_json_line_names_the_line_and_keeps_only_earlier_batches() {
 #[tokio::test]
 async fn invalid_ndjson_records_are_refused_with_their_line() {
     let good = encode_pin_json(&pin_n(1));
-    let mut invalid_pin = pin_n(2);
-    invalid_pin.options.replication_factor_min = 5;
-    invalid_pin.options.replication_factor_max = 2;
     let cases: Vec<(Vec<u8>, &str)> = vec![
-        (format!("{good}\n{{not json\n").into_bytes(), "import line 2"),
-        ([good.as_bytes(), b"\n\n\xff\xfe{}\n"].concat(), "import line 3"),
+        (format!("{good}\n{{not json\n").into_bytes(), "import line 2 (value 2)"),
+        ([good.as_bytes(), b"\n\n\xff\xfe{}\n"].concat(), "import line 3 (value 2)"),
         (
             format!("{good}\n{{\"cid\":\"{}\",\"timestamp\":\"noon\"}}\n", cid_n(9)).into_bytes(),
-            "import line 2",
+            "import line 2 (value 2)",
         ),
-        (format!("{}\n", encode_pin_json(&invalid_pin)).into_bytes(), "import line 1"),
+        (format!("{{\"cid\":\"{}\",\n\"max_depth\":1.5}}\n", cid_n(9)).into_bytes(), "import line 1 (value 1)"),
     ];
     for (input, position) in cases {
         let state = MemoryBackend::new();
@@ -258,13 +266,14 @@ async fn invalid_ndjson_records_are_refused_with_their_line() {
 
 #[tokio::test]
 async fn an_endless_line_is_refused_at_the_cap_without_reading_everything() {
-    // 64 MiB of 'a' with no newline, read through a small buffer: refused after the cap.
-    let endless = tokio::io::repeat(b'a').take(4 * MAX_RECORD_LEN as u64);
+    // A JSON string that never ends (64 MiB of 'a'), read through a small buffer: refused after
+    // the cap.
+    let endless = (&b"{\"name\":\""[..]).chain(tokio::io::repeat(b'a').take(4 * MAX_RECORD_LEN as u64));
     let mut reader = BufReader::with_capacity(64 * 1024, endless);
     let state = MemoryBackend::new();
     let err = state.import(&mut reader, &ImportOptions::default(), &NoProgress).await.unwrap_err();
     let (what, reason) = reason_of(err);
-    assert_eq!(what, "import line 1");
+    assert_eq!(what, "import line 1 (value 1)");
     assert!(reason.contains("limit"), "{reason}");
     let mut rest = Vec::new();
     reader.read_to_end(&mut rest).await.unwrap();
@@ -330,14 +339,23 @@ async fn zero_batch_size_and_unknown_format_are_refused() {
     }
 }
 
-/// ipfs-cluster's dsstate snapshot (`State.Marshal`), generated independently by
-/// `testdata/golden/generate_msgpack.py`: pinvault writes the same bytes and reads them back.
+/// ipfs-cluster's dsstate snapshot (`State.Marshal` over pebble, written by ipfs-cluster's own
+/// code: `pvcluster golden`): pinvault writes the same bytes and reads them back.
 #[tokio::test]
 async fn dsstate_snapshot_golden_round_trips_byte_for_byte() {
     let names = ["minimal_v0", "full_v1", "meta_pin", "clusterdag_pin", "shard_pin"];
     let snapshot = golden("dsstate_snapshot.msgpack");
+    // Go's Marshal lists pebble in datastore-key order.
+    let mut by_key: Vec<(String, &str)> = names
+        .iter()
+        .map(|n| {
+            let pin = decode_pin(&golden(&format!("{n}.bin"))).unwrap();
+            (pinvault_core::codec::msgpack::dsstate_key(&pin.cid), *n)
+        })
+        .collect();
+    by_key.sort();
     let mut written = Vec::new();
-    for name in names {
+    for (_, name) in by_key {
         let pin = decode_pin(&golden(&format!("{name}.bin"))).unwrap();
         pinvault_core::codec::msgpack::write_entry(&mut written, &pin);
     }
@@ -350,6 +368,9 @@ async fn dsstate_snapshot_golden_round_trips_byte_for_byte() {
         let expected = decode_pin(&golden(&format!("{name}.bin"))).unwrap();
         assert_eq!(state.get(&expected.cid).await.unwrap().pin, expected, "{name}");
     }
+    let mut exported = Vec::new();
+    state.export(TransferFormat::Msgpack, &mut exported, &NoProgress).await.unwrap();
+    assert_eq!(exported, snapshot, "an export is ipfs-cluster's Marshal, in its key order");
 }
 
 #[tokio::test]
@@ -370,23 +391,24 @@ async fn bad_dsstate_entries_name_entry_and_offset() {
     not_a_map.push(0x93);
     let mut oversized = stream.clone();
     oversized.extend_from_slice(&[0x82, 0xa1, b'k', 0xc6, 0xff, 0xff, 0xff, 0xff]);
-    let mut wrong_key = stream.clone();
-    let mut mismatched = entry(&pin_n(3));
-    // Swap in the key of pin 4: the key no longer names the record's CID.
+    let mut bad_key = stream.clone();
+    let mut lowercase = entry(&pin_n(3));
     let key3 = pinvault_core::codec::msgpack::dsstate_key(&cid_n(3));
-    let key4 = pinvault_core::codec::msgpack::dsstate_key(&cid_n(4));
-    let at = mismatched.windows(key3.len()).position(|w| w == key3.as_bytes()).unwrap();
-    mismatched[at..at + key4.len()].copy_from_slice(key4.as_bytes());
-    wrong_key.extend_from_slice(&mismatched);
-    let mut extra_field = stream.clone();
-    extra_field.extend_from_slice(&[0x82, 0xa1, b'x', 0xa0, 0xa1, b'v', 0xa0]);
+    let at = lowercase.windows(key3.len()).position(|w| w == key3.as_bytes()).unwrap();
+    lowercase[at..at + key3.len()].make_ascii_lowercase();
+    bad_key.extend_from_slice(&lowercase);
+    let mut no_key = stream.clone();
+    no_key.extend_from_slice(&[0x82, 0xa1, b'x', 0xa0, 0xa1, b'v', 0xa0]);
+    let mut nested = stream.clone();
+    nested.extend_from_slice(&[0x81, 0xa1, b'x', 0x91, 0xc0]);
 
     for (input, needle) in [
         (truncated, "truncated"),
         (not_a_map, "map"),
         (oversized, "limit"),
-        (wrong_key, "the key names"),
-        (extra_field, "unexpected map key"),
+        (bad_key, "base32"),
+        (no_key, "no \"k\""),
+        (nested, "nested"),
     ] {
         let state = MemoryBackend::new();
         let err = import(&state, &input, TransferFormat::Msgpack, 1).await.unwrap_err();

@@ -2,12 +2,12 @@
 //! (`pinvault_core::transfer::import_into`).
 //!
 //! Properties (from the module docs of `codec::ndjson`, `codec::protobuf` and `transfer`):
-//! * nothing panics; a line that does not decode is `Error::InvalidInput`;
-//! * for every line that decodes to `p`: `decode_pin_json(encode_pin_json(p)) == p`, the encoding
+//! * nothing panics; a value that does not decode is `Error::InvalidInput`;
+//! * for every value that decodes to `p`: `decode_pin_json(encode_pin_json(p)) == p`, the encoding
 //!   is stable (`encode(decode(encode(p))) == encode(p)`), and the storage record round-trips
 //!   (`decode_record(encode_record(p)) == p`);
 //! * the whole input imported into the memory backend commits exactly the batches before the
-//!   first bad line (as a model of the documented batching predicts), names that line, reports
+//!   first bad value (as a model of the documented batching predicts), names its line, reports
 //!   how many pins earlier batches committed, and leaves nothing of the failing batch.
 #![no_main]
 
@@ -16,82 +16,62 @@ use pinvault_core::codec::ndjson::{decode_pin_json, encode_pin_json};
 use pinvault_core::codec::protobuf::{decode_record, encode_record};
 use pinvault_core::memory::MemoryBackend;
 use pinvault_core::transfer::{import_into, ImportOptions, NoProgress, TransferFormat};
-use pinvault_core::{Error, Precondition};
+use pinvault_core::codec::gojson;
+use pinvault_core::{Error, Pin, Precondition};
 use pinvault_fuzz::{block_on, ImportModel, ModelRecord};
 
+/// `decode_pin_json(encode_pin_json(p)) == p`, and the encoding is stable.
+fn check_round_trip(text: &[u8], pin: &Pin) {
+    let line = encode_pin_json(pin);
+    assert!(!line.contains('\n'), "an encoded pin spans lines: {line:?}");
+    let back = decode_pin_json(&line).unwrap_or_else(|e| {
+        panic!(
+            "encode_pin_json output does not decode: {e}\n in: {}\nout: {line}",
+            String::from_utf8_lossy(text)
+        )
+    });
+    assert_eq!(&back, pin, "decode(encode(p)) != p\n in: {}\nout: {line}", String::from_utf8_lossy(text));
+    assert_eq!(encode_pin_json(&back), line, "encode_pin_json is not stable");
+    let record = decode_record(&encode_record(pin)).expect("record of a JSON pin");
+    assert_eq!(&record, pin, "decode_record(encode_record(p)) != p");
+}
+
 fuzz_target!(|data: &[u8]| {
-    // The lines as the importer reads them: split at '\n', one '\r' before it dropped, a BOM
-    // allowed on the first line, blank lines skipped (but counted), non-UTF-8 refused.
-    let mut lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
-    if lines.last().is_some_and(|l| l.is_empty()) {
-        lines.pop();
-    }
+    // The values as the importer reads them: Go's json.Decoder over the whole stream (values
+    // separated by any whitespace or none, spanning lines), numbered from 1, each placed at the
+    // line it starts on. The import stops at the first bad value.
+    let newlines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count() as u64;
     let mut records = Vec::new();
-    let mut stopped = false; // the import stops at the first bad record; round trips go on
-    let mut offset = 0u64;
-    for (i, raw) in lines.iter().enumerate() {
-        let number = i as u64 + 1;
-        let start = offset;
-        offset += raw.len() as u64 + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let Ok(text) = std::str::from_utf8(raw) else {
-            if !stopped {
-                records.push(ModelRecord {
-                    number,
-                    offset: start,
-                    pin: Err("not UTF-8".into()),
-                });
-                stopped = true;
-            }
-            continue;
-        };
-        let text = if number == 1 {
-            text.strip_prefix('\u{feff}').unwrap_or(text)
-        } else {
-            text
-        };
-        if text.trim().is_empty() {
-            continue;
-        }
-        let pin = match decode_pin_json(text) {
-            Ok(pin) => {
-                let line = encode_pin_json(&pin);
-                assert!(!line.contains('\n'), "an encoded pin spans lines: {line:?}");
-                {
-                    let back = decode_pin_json(&line).unwrap_or_else(|e| {
-                        panic!(
-                            "encode_pin_json output does not decode: {e}\n in: {text}\nout: {line}"
-                        )
-                    });
-                    assert_eq!(
-                        back, pin,
-                        "decode(encode(p)) != p\n in: {text}\nout: {line}"
-                    );
-                    assert_eq!(
-                        encode_pin_json(&back),
-                        line,
-                        "encode_pin_json is not stable"
-                    );
+    let (mut at, mut lines, mut number) = (0usize, 0u64, 0u64);
+    loop {
+        let rest = &data[at..];
+        let skip = rest.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')).unwrap_or(rest.len());
+        let line = lines + newlines(&rest[..skip]) + 1;
+        number += 1;
+        let pin = match gojson::next_value(rest, true) {
+            gojson::Scan::End => break,
+            gojson::Scan::Value { start, end } => {
+                let text = &rest[start..end];
+                lines += newlines(&rest[..end]);
+                at += end;
+                match decode_pin_json(text) {
+                    Ok(pin) => {
+                        check_round_trip(text, &pin);
+                        pin.validate().map(|()| pin).map_err(|e| e.to_string())
+                    }
+                    Err(e) => {
+                        assert!(matches!(e, Error::InvalidInput { .. }), "not InvalidInput: {e:?}");
+                        Err(e.to_string())
+                    }
                 }
-                let record = decode_record(&encode_record(&pin)).expect("record of a JSON pin");
-                assert_eq!(record, pin, "decode_record(encode_record(p)) != p");
-                pin.validate().map(|()| pin).map_err(|e| e.to_string())
             }
-            Err(e) => {
-                assert!(
-                    matches!(e, Error::InvalidInput { .. }),
-                    "not InvalidInput: {e:?}"
-                );
-                Err(e.to_string())
-            }
+            gojson::Scan::Invalid(why) => Err(why),
+            gojson::Scan::Incomplete => Err("incomplete".into()),
         };
-        if !stopped {
-            stopped = pin.is_err();
-            records.push(ModelRecord {
-                number,
-                offset: start,
-                pin,
-            });
+        let bad = pin.is_err();
+        records.push(ModelRecord { number, offset: line, pin });
+        if bad {
+            break;
         }
     }
 
@@ -104,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut reader = data;
     let result = block_on(import_into(&backend, &mut reader, &options, &NoProgress));
-    ImportModel::run(&records, batch_size).check(&result, &backend, data.len(), |n, _| {
-        format!("import line {n}")
+    ImportModel::run(&records, batch_size).check(&result, &backend, data.len(), |n, line| {
+        format!("import line {line} (value {n})")
     });
 });

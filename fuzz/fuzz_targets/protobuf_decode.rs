@@ -26,7 +26,7 @@ use pinvault_core::codec::protobuf::{
 };
 use pinvault_core::memory::MemoryBackend;
 use pinvault_core::transfer::{import_into, ImportOptions, NoProgress, TransferFormat};
-use pinvault_core::{Error, Pin, Precondition};
+use pinvault_core::{Error, Pin, PinType, Precondition};
 use pinvault_fuzz::{block_on, ImportModel, ModelRecord};
 
 /// Go's zero `time.Time` (0001-01-01T00:00:00Z) in Unix seconds.
@@ -52,13 +52,22 @@ fn check_record_round_trip(pin: &Pin) {
     );
 }
 
-/// The JSON line `state export` writes for `pin` imports back to `pin`.
+/// The JSON line `state export` writes for a storable `pin` imports back to `pin`, except that
+/// a pin type without a name (`Other`) exports as `"bad-type"` and comes back as the bad type,
+/// as it does through ipfs-cluster.
 fn check_json_round_trip(pin: &Pin) {
+    if pin.validate().is_err() {
+        return;
+    }
     let line = encode_pin_json(pin);
     let from_json = decode_pin_json(&line)
         .unwrap_or_else(|e| panic!("export line of a decoded pin does not import: {e}\n{line}"));
+    let mut expected = pin.clone();
+    if let PinType::Other(_) = expected.pin_type {
+        expected.pin_type = PinType::Bad;
+    }
     assert_eq!(
-        &from_json, pin,
+        from_json, expected,
         "protobuf -> JSON -> pin changed the pin\n{line}"
     );
 }

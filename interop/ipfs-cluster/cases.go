@@ -41,6 +41,7 @@ import (
 	dshelp "github.com/ipfs/boxo/datastore/dshelp"
 	ds "github.com/ipfs/go-datastore"
 	query "github.com/ipfs/go-datastore/query"
+	codec "github.com/ugorji/go/codec"
 )
 
 type caseIn struct {
@@ -53,6 +54,8 @@ type storedPin struct {
 	Key   string `json:"key"`
 	Proto string `json:"proto"`
 	JSON  string `json:"json"`
+	// Why `state export` cannot write this pin (Go's JSON encoder refuses its value), if so.
+	Unexportable string `json:"unexportable,omitempty"`
 }
 
 type droppedEntry struct {
@@ -112,6 +115,14 @@ func judge(c caseIn) (verdict, error) {
 		refusal = readFrames(ctx, st, input)
 	case "msgpack":
 		refusal = st.Unmarshal(bytes.NewReader(input))
+		if refusal == nil {
+			if lost := swallowedTail(input); lost > 0 {
+				v.Dropped = append(v.Dropped, droppedEntry{
+					Key:    "(end of stream)",
+					Reason: fmt.Sprintf("Unmarshal took a truncated last entry (%d bytes) for the end of the stream", lost),
+				})
+			}
+		}
 	default:
 		return v, fmt.Errorf("unknown format %q", c.Format)
 	}
@@ -167,6 +178,26 @@ func readFrames(ctx context.Context, st *dsstate.State, input []byte) error {
 	return nil
 }
 
+// swallowedTail replays dsstate.Unmarshal's decoding loop (the same codec handle and entry
+// type) and returns how many bytes after the last whole entry it ended on without an error:
+// ugorji's decoder reports a stream cut inside an entry as io.EOF, which Unmarshal takes for
+// the end of the stream.
+func swallowedTail(input []byte) int {
+	dec := codec.NewDecoder(bytes.NewReader(input), dsstate.DefaultHandle())
+	whole := 0
+	for {
+		var entry struct {
+			Key   string `codec:"k"`
+			Value []byte `codec:"v"`
+		}
+		if err := dec.Decode(&entry); err != nil {
+			break
+		}
+		whole = dec.NumBytesRead()
+	}
+	return len(input) - whole
+}
+
 // describeState fills v with what List returns and what it silently skips.
 func describeState(ctx context.Context, store ds.Datastore, st *dsstate.State, v *verdict) error {
 	pins := make(chan api.Pin, 16)
@@ -179,12 +210,15 @@ func describeState(ctx context.Context, store ds.Datastore, st *dsstate.State, v
 		if err != nil {
 			return err
 		}
+		stored := storedPin{Key: key, Proto: hex.EncodeToString(proto)}
 		var line bytes.Buffer
 		if err := json.NewEncoder(&line).Encode(pin); err != nil {
-			return fmt.Errorf("state export would fail on %s: %w", key, err)
+			stored.Unexportable = err.Error()
+		} else {
+			stored.JSON = line.String()
 		}
 		listed[key] = true
-		v.Pins = append(v.Pins, storedPin{Key: key, Proto: hex.EncodeToString(proto), JSON: line.String()})
+		v.Pins = append(v.Pins, stored)
 	}
 	if err := <-errc; err != nil {
 		return err

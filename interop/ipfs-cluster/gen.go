@@ -1,6 +1,6 @@
 package main
 
-// `pvcluster gen N SEED`: N varied pins built with ipfs-cluster's own types and written as Go's
+// `pvcluster gen N SEED [held]`: N varied pins built with ipfs-cluster's own types and written as Go's
 // JSON, one per line (json.Encoder, as `state export` writes them). The same N and SEED always
 // give the same bytes. The pins cover every pin type (and the bad type), CIDv0 and CIDv1 with
 // several codecs and hash functions (identity CIDs longer than 64 bytes included), peer IDs of
@@ -8,7 +8,8 @@ package main
 // random bytes through the protocol's own transcoder), metadata with HTML and control
 // characters, user allocations, expiries and timestamps from before 1970 to 9999 with
 // nanoseconds, and extreme numbers (replication factors and depths beyond int32, min above
-// max, shard sizes up to 2^64-1).
+// max, shard sizes up to 2^64-1). With `held`, only values pinvault holds (no identity CID
+// over 64 bytes), for the bulk comparisons.
 
 import (
 	"encoding/binary"
@@ -27,10 +28,15 @@ import (
 	mh "github.com/multiformats/go-multihash"
 )
 
-type gen struct{ r *rand.Rand }
+type gen struct {
+	r *rand.Rand
+	// longIdentity makes one identity CID in eight longer than 64 bytes (which pinvault
+	// refuses); without it every value is one pinvault holds.
+	longIdentity bool
+}
 
-func generate(n int, seed int64, out io.Writer) error {
-	g := gen{rand.New(rand.NewSource(seed))}
+func generate(n int, seed int64, longIdentity bool, out io.Writer) error {
+	g := gen{r: rand.New(rand.NewSource(seed)), longIdentity: longIdentity}
 	enc := json.NewEncoder(out)
 	for i := 0; i < n; i++ {
 		pin, err := g.pin(i)
@@ -133,8 +139,13 @@ func (g gen) cid(i int) (api.Cid, error) {
 	var h mh.Multihash
 	var err error
 	if code == mh.IDENTITY {
-		// Identity digests of up to 128 bytes: longer than the 64 that a fixed-size digest holds.
-		payload := append(data, g.bytes(g.pick(113))...)
+		// Identity digests of 16 to 64 bytes, and one in eight longer (up to 128 bytes), beyond
+		// the 64 that pinvault's CIDs hold.
+		extra := g.pick(49)
+		if g.longIdentity && g.pick(8) == 0 {
+			extra = 49 + g.pick(64)
+		}
+		payload := append(data, g.bytes(extra)...)
 		h, err = mh.Sum(payload, mh.IDENTITY, -1)
 	} else {
 		h, err = mh.Sum(data, code, -1)

@@ -17,7 +17,7 @@
 //	                      peer, then the real `state export`
 //	raft-msgpack          a dsstate msgpack snapshot saved as a raft snapshot (raft.SnapshotSave),
 //	                      then the real `state export` of that raft peer
-//	gen N SEED            N varied pins as Go's JSON, from a seeded generator (see gen.go)
+//	gen N SEED [held]     N varied pins as Go's JSON, from a seeded generator (see gen.go)
 //	golden DIR            the golden fixtures of core/testdata/golden (see golden.go)
 package main
 
@@ -42,7 +42,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: pvcluster cases|export FORMAT|import CONSENSUS|raft-msgpack|gen N SEED")
+		return fmt.Errorf("usage: pvcluster cases|export FORMAT|import CONSENSUS|raft-msgpack|gen N SEED [held]|golden DIR")
 	}
 	in := bufio.NewReaderSize(os.Stdin, 1<<20)
 	out := bufio.NewWriterSize(os.Stdout, 1<<20)
@@ -64,15 +64,15 @@ func run(args []string) error {
 	case "raft-msgpack":
 		err = withPeerDir(func(dir string) error { return raftFromMsgpack(dir, in, out) })
 	case "gen":
-		if len(args) != 3 {
-			return fmt.Errorf("usage: pvcluster gen N SEED")
+		if len(args) != 3 && !(len(args) == 4 && args[3] == "held") {
+			return fmt.Errorf("usage: pvcluster gen N SEED [held]")
 		}
 		n, err1 := strconv.Atoi(args[1])
 		seed, err2 := strconv.ParseInt(args[2], 10, 64)
 		if err1 != nil || err2 != nil || n < 0 {
 			return fmt.Errorf("gen: N and SEED must be integers")
 		}
-		err = generate(n, seed, out)
+		err = generate(n, seed, len(args) == 3, out)
 	case "golden":
 		if len(args) != 2 {
 			return fmt.Errorf("usage: pvcluster golden DIR")

@@ -11,6 +11,7 @@
 //! Both refuse malformed input with [`crate::Error::InvalidInput`] and never panic. The golden
 //! fixtures in `core/testdata/golden/` (and their README) pin down every rule.
 
+pub mod gojson;
 pub mod msgpack;
 pub mod ndjson;
 pub mod protobuf;

@@ -16,7 +16,7 @@
 use cid::multibase::{self, Base};
 use rmp::Marker;
 
-use super::protobuf::{decode_pin, encode_pin};
+use super::protobuf::{decode_pin_for_key, encode_pin};
 use crate::pin::{cid_from_bytes, Pin};
 use crate::{Cid, Error, Result};
 
@@ -94,19 +94,18 @@ pub fn item(marker: u8) -> Item {
     }
 }
 
-/// The pin of one entry, from its `k` and `v` bytes: the key's CID must be the record's.
+/// The pin of one entry, from its `k` and `v` bytes, as ipfs-cluster lists it: the key names
+/// the CID (dsstate's `deserializePin` overwrites the record's own `Cid` with the key's).
 pub fn decode_entry(key: &[u8], value: &[u8]) -> Result<Pin> {
     let key = std::str::from_utf8(key)
         .map_err(|_| Error::invalid("dsstate entry", "its key is not text"))?;
     let cid = cid_from_dsstate_key(key)?;
-    let pin = decode_pin(value)?;
-    if pin.cid != cid {
-        return Err(Error::invalid(
-            format!("dsstate entry {key}"),
-            format!("the key names {cid}, the record {}", pin.cid),
-        ));
-    }
-    Ok(pin)
+    decode_pin_for_key(value, cid).map_err(|e| match e {
+        Error::InvalidInput { what, reason } => {
+            Error::invalid(format!("dsstate entry {key}: {what}"), reason)
+        }
+        other => other,
+    })
 }
 
 #[cfg(test)]
@@ -143,10 +142,11 @@ mod tests {
     }
 
     #[test]
-    fn a_key_that_disagrees_with_the_record_is_refused() {
+    fn the_key_names_the_cid_as_dsstate_reads_it() {
         let a = Pin::new(parse_cid("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG").unwrap());
         let b = parse_cid("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi").unwrap();
-        let err = decode_entry(dsstate_key(&b).as_bytes(), &encode_pin(&a)).unwrap_err();
-        assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+        let pin = decode_entry(dsstate_key(&b).as_bytes(), &encode_pin(&a)).unwrap();
+        assert_eq!(pin.cid, b);
+        assert_eq!(Pin { cid: a.cid, ..pin }, a);
     }
 }

@@ -24,20 +24,41 @@
 //!   `\u00XX`), and, as Go's HTML escaping does, `<`, `>`, `&`, U+2028 and U+2029 as `\u003c`,
 //!   `\u003e`, `\u0026`, `\u2028`, `\u2029` (Go 1.22 and later).
 //!
-//! [`decode_pin_json`] reads what Go writes and reasonable variants: missing fields and `null`
-//! take defaults (a missing `type` is `pin`, a missing `max_depth` follows `mode`), a CID may also
-//! be a `{"/": "..."}` link, times may carry any offset. Unlike Go, an unknown pin type or mode,
-//! an invalid CID, peer ID, multiaddr or time is refused with [`Error::InvalidInput`], and so is
-//! a key given twice (Go keeps the last); keys match exactly (Go also accepts other cases).
+//! [`decode_pin_json`] reads a pin as `state import` does: Go's `json.Decoder` decoding into
+//! `api.Pin` (through [`super::gojson`]), then the pin ipfs-cluster stores for it. So it takes
+//! what Go takes and refuses what Go refuses:
+//!
+//! * Keys match the field names exactly or case-insensitively (Go's `EqualFold`: `"CID"`, and
+//!   `"ſhard_size"` with a long s); unknown keys are ignored; for a key given twice the last
+//!   wins, except `metadata`, whose objects merge. `null` leaves a number, string or time as
+//!   it was, empties a list, map, CID or reference, and makes `type` `"all"` and `mode`
+//!   `"recursive"`.
+//! * A missing `type` is Go's bad type; unknown type names are the bad type; `"all"`, `""` and
+//!   `null` are stored as a shard pin (Go's `AllType` marshals to wire value 4). Unknown modes
+//!   are recursive. A missing `max_depth` is 0.
+//! * Numbers must be integer literals that fit 64 bits (`1.0`, `1e3` are refused, as Go
+//!   refuses them for an `int`); replication factors and depths are then kept as the 32 bits
+//!   ipfs-cluster's protobuf stores.
+//! * CIDs, peer IDs and multiaddrs are parsed as go-cid, go-libp2p and go-multiaddr parse them
+//!   (a CID is never trimmed, an IPLD link `{"/": ...}` is refused); times are strict RFC 3339
+//!   as Go's `time.Time` reads it (`T` and `Z` upper case, seconds up to 59, the raw string
+//!   without escapes).
+//!
+//! Kept different, each refused with [`Error::InvalidInput`] where ipfs-cluster would store the
+//! value: a pin with no CID (`null` or missing; ipfs-cluster stores it under an empty key its
+//! own listing then skips), identity CIDs with a digest over 64 bytes, peer IDs that are not
+//! an identity or 32-byte sha2-256 multihash, and times ipfs-cluster cannot export
+//! ([`Pin::validate`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use chrono::{DateTime, FixedOffset, Timelike, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Timelike, Utc};
+use serde::Serialize;
 
+use super::gojson;
 use crate::multiaddr::Multiaddr;
-use crate::pin::{parse_cid, PeerId, Pin, PinMode, PinOptions, PinType};
+use crate::pin::{cid_from_bytes, parse_cid, PeerId, Pin, PinMode, PinOptions, PinType};
 use crate::{Error, Result};
 
 /// Go's zero `time.Time` as `encoding/json` writes it.
@@ -63,63 +84,6 @@ struct PinOut<'a> {
     max_depth: i32,
     reference: Option<String>,
     timestamp: String,
-}
-
-/// `api.Pin` as read: every field optional, `null` accepted where Go accepts it.
-#[derive(Deserialize)]
-struct PinIn {
-    #[serde(default)]
-    replication_factor_min: Option<i32>,
-    #[serde(default)]
-    replication_factor_max: Option<i32>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(default)]
-    shard_size: Option<u64>,
-    #[serde(default)]
-    user_allocations: Option<Vec<String>>,
-    #[serde(default)]
-    expire_at: Option<String>,
-    #[serde(default)]
-    metadata: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    pin_update: Option<CidIn>,
-    #[serde(default)]
-    origins: Option<Vec<String>>,
-    #[serde(default)]
-    cid: Option<CidIn>,
-    #[serde(default, rename = "type")]
-    pin_type: Option<String>,
-    #[serde(default)]
-    allocations: Option<Vec<String>>,
-    #[serde(default)]
-    max_depth: Option<i32>,
-    #[serde(default)]
-    reference: Option<CidIn>,
-    #[serde(default)]
-    timestamp: Option<String>,
-}
-
-/// A CID in JSON: a string (Go's `api.Cid`) or an IPLD link `{"/": "..."}` (older releases).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum CidIn {
-    Text(String),
-    Link {
-        #[serde(rename = "/")]
-        link: String,
-    },
-}
-
-impl CidIn {
-    fn parse(&self, field: &str) -> Result<cid::Cid> {
-        let text = match self {
-            CidIn::Text(s) | CidIn::Link { link: s } => s,
-        };
-        parse_cid(text).map_err(|e| in_field(field, e))
-    }
 }
 
 /// One pin as the JSON line Go's `state export` writes for it (without the newline).
@@ -149,75 +113,311 @@ pub fn encode_pin_json(pin: &Pin) -> String {
     escape_html_like_go(&json)
 }
 
-/// Parses one JSON pin (a line of `state export`, without its newline).
-pub fn decode_pin_json(line: &str) -> Result<Pin> {
-    let raw: PinIn = serde_json::from_str(line)
-        .map_err(|e| Error::invalid("JSON pin", format!("does not parse: {e}")))?;
-    let cid = raw
-        .cid
-        .as_ref()
-        .ok_or_else(|| Error::invalid("JSON pin", "field cid is missing"))?
-        .parse("cid")?;
-    let pin_type = match raw.pin_type.as_deref() {
-        None => PinType::Data,
-        Some(t) => t.parse().map_err(|e| in_field("type", e))?,
+/// Parses one JSON value as `state import` reads a pin (see the module doc). `json` is the
+/// value alone; surrounding whitespace is allowed, anything else is refused.
+pub fn decode_pin_json(json: impl AsRef<[u8]>) -> Result<Pin> {
+    let json = json.as_ref();
+    let bad = |why: String| Error::invalid("JSON pin", why);
+    let (start, end) = match gojson::next_value(json, true) {
+        gojson::Scan::Value { start, end } => (start, end),
+        gojson::Scan::End => return Err(bad("no JSON value".into())),
+        gojson::Scan::Invalid(why) => return Err(bad(format!("does not parse: {why}"))),
+        gojson::Scan::Incomplete => return Err(bad("does not parse: unexpected end of JSON input".into())),
     };
-    let mode: PinMode = match raw.mode.as_deref() {
-        None => PinMode::Recursive,
-        Some(m) => m.parse().map_err(|e| in_field("mode", e))?,
-    };
-    let options = PinOptions {
-        replication_factor_min: raw.replication_factor_min.unwrap_or(0),
-        replication_factor_max: raw.replication_factor_max.unwrap_or(0),
-        name: raw.name.unwrap_or_default(),
-        mode,
-        shard_size: raw.shard_size.unwrap_or(0),
-        user_allocations: peers(raw.user_allocations, "user_allocations")?,
-        expire_at: parse_go_time(raw.expire_at.as_deref(), "expire_at")?,
-        metadata: raw.metadata.unwrap_or_default(),
-        pin_update: raw.pin_update.as_ref().map(|c| c.parse("pin_update")).transpose()?,
-        origins: raw
-            .origins
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                s.parse::<Multiaddr>().map_err(|e| {
-                    Error::invalid(
-                        "JSON pin",
-                        format!("origins[{i}]: {s:?} is not a multiaddr: {e}"),
-                    )
-                })
-            })
-            .collect::<Result<_>>()?,
-    };
-    Ok(Pin {
-        cid,
-        pin_type,
-        allocations: peers(raw.allocations, "allocations")?,
-        max_depth: raw.max_depth.unwrap_or_else(|| mode.to_depth()),
-        reference: raw.reference.as_ref().map(|c| c.parse("reference")).transpose()?,
-        timestamp: parse_go_time(raw.timestamp.as_deref(), "timestamp")?,
-        options,
-    })
-}
-
-fn peers(list: Option<Vec<String>>, field: &str) -> Result<Vec<PeerId>> {
-    list.unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, s)| s.parse().map_err(|e| in_field(&format!("{field}[{i}]"), e)))
-        .collect()
-}
-
-/// Rewrites a value's validation error so that it names the JSON field.
-fn in_field(field: &str, e: Error) -> Error {
-    match e {
-        Error::InvalidInput { what, reason } => {
-            Error::invalid("JSON pin", format!("{field}: invalid {what}: {reason}"))
-        }
-        other => other,
+    if !matches!(gojson::next_value(&json[end..], true), gojson::Scan::End) {
+        return Err(bad("does not parse: invalid character after top-level value".into()));
     }
+    decode_value(gojson::parse(&json[start..end]))
+}
+
+/// The pin of one value found by [`gojson::next_value`].
+pub(crate) fn decode_value(value: gojson::Value) -> Result<Pin> {
+    let members = match value {
+        gojson::Value::Object(members) => members,
+        gojson::Value::Null => {
+            return Err(Error::invalid(
+                "JSON pin",
+                "null: ipfs-cluster would store a pin without a CID, which its own listing skips",
+            ))
+        }
+        other => {
+            return Err(Error::invalid(
+                "JSON pin",
+                format!("cannot unmarshal {} into Go value of type api.Pin", other.kind()),
+            ))
+        }
+    };
+    let mut pin = GoPin::default();
+    for (key, value) in members {
+        let Some(field) = FIELDS.iter().copied().find(|name| fold_eq(&key, name)) else { continue };
+        pin.set(field, value).map_err(|why| {
+            let sep = if why.starts_with('[') { "" } else { ": " };
+            Error::invalid("JSON pin", format!("{field}{sep}{why}"))
+        })?;
+    }
+    pin.into_pin()
+}
+
+/// `api.Pin`'s JSON field names, embedded `PinOptions` first.
+const FIELDS: [&str; 16] = [
+    "replication_factor_min",
+    "replication_factor_max",
+    "name",
+    "mode",
+    "shard_size",
+    "user_allocations",
+    "expire_at",
+    "metadata",
+    "pin_update",
+    "origins",
+    "cid",
+    "type",
+    "allocations",
+    "max_depth",
+    "reference",
+    "timestamp",
+];
+
+/// Go's `bytes.EqualFold` of a key with a field name (lower-case ASCII): ASCII letters match
+/// either case, and the two non-ASCII letters in those fold sets, U+017F (long s) and U+212A
+/// (Kelvin sign), match `s` and `k`.
+fn fold_eq(key: &str, name: &str) -> bool {
+    let mut key = key.chars();
+    for n in name.chars() {
+        let Some(k) = key.next() else { return false };
+        let same = k.to_ascii_lowercase() == n
+            || (k == '\u{17F}' && n == 's')
+            || (k == '\u{212A}' && n == 'k');
+        if !same {
+            return false;
+        }
+    }
+    key.next().is_none()
+}
+
+/// An `api.Pin` while Go's decoder fills it, with Go's zero values.
+#[derive(Default)]
+struct GoPin {
+    cid: Option<cid::Cid>,
+    /// `None` until a `type` key is seen: Go's zero flag, the bad type.
+    pin_type: Option<PinType>,
+    allocations: Vec<PeerId>,
+    max_depth: i64,
+    reference: Option<cid::Cid>,
+    timestamp: Option<DateTime<Utc>>,
+    replication_factor_min: i64,
+    replication_factor_max: i64,
+    name: String,
+    mode: PinMode,
+    shard_size: u64,
+    user_allocations: Vec<PeerId>,
+    expire_at: Option<DateTime<Utc>>,
+    metadata: Option<BTreeMap<String, String>>,
+    pin_update: Option<cid::Cid>,
+    origins: Vec<Multiaddr>,
+}
+
+type Why = String;
+
+impl GoPin {
+    fn set(&mut self, field: &str, v: gojson::Value) -> std::result::Result<(), Why> {
+        use gojson::Value as V;
+        match field {
+            "replication_factor_min" => set_int(&mut self.replication_factor_min, v),
+            "replication_factor_max" => set_int(&mut self.replication_factor_max, v),
+            "max_depth" => set_int(&mut self.max_depth, v),
+            "shard_size" => match v {
+                V::Null => Ok(()),
+                V::Number(n) => {
+                    self.shard_size = n.parse().map_err(|_| format!("cannot unmarshal number {n} into uint64"))?;
+                    Ok(())
+                }
+                other => Err(type_error(&other, "uint64")),
+            },
+            "name" => match v {
+                V::Null => Ok(()),
+                V::String(s, _) => {
+                    self.name = s;
+                    Ok(())
+                }
+                other => Err(type_error(&other, "string")),
+            },
+            "mode" => {
+                self.mode = match go_string_or_empty(v, "PinMode")?.as_str() {
+                    "direct" => PinMode::Direct,
+                    _ => PinMode::Recursive,
+                };
+                Ok(())
+            }
+            "type" => {
+                self.pin_type = Some(PinType::from_go_json(&go_string_or_empty(v, "PinType")?));
+                Ok(())
+            }
+            "cid" => set_cid(&mut self.cid, v),
+            "pin_update" => set_cid(&mut self.pin_update, v),
+            "reference" => set_cid(&mut self.reference, v),
+            "timestamp" => set_time(&mut self.timestamp, v),
+            "expire_at" => set_time(&mut self.expire_at, v),
+            "allocations" => set_list(&mut self.allocations, v, parse_peer),
+            "user_allocations" => set_list(&mut self.user_allocations, v, parse_peer),
+            "origins" => set_list(&mut self.origins, v, |s| {
+                s.parse::<Multiaddr>().map_err(|e| format!("{s:?} is not a multiaddr: {e}"))
+            }),
+            "metadata" => match v {
+                V::Null => {
+                    self.metadata = None;
+                    Ok(())
+                }
+                V::Object(members) => {
+                    let map = self.metadata.get_or_insert_with(BTreeMap::new);
+                    for (key, value) in members {
+                        let value = match value {
+                            V::String(s, _) => s,
+                            V::Null => String::new(),
+                            other => return Err(type_error(&other, "string")),
+                        };
+                        map.insert(key, value);
+                    }
+                    Ok(())
+                }
+                other => Err(type_error(&other, "map[string]string")),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// The pin ipfs-cluster stores for this decoded `api.Pin`.
+    fn into_pin(self) -> Result<Pin> {
+        let cid = self.cid.ok_or_else(|| {
+            Error::invalid(
+                "JSON pin",
+                "the cid is missing or null: ipfs-cluster would store the pin under an empty key \
+                 that its own listing skips",
+            )
+        })?;
+        Ok(Pin {
+            cid,
+            pin_type: self.pin_type.unwrap_or(PinType::Bad),
+            allocations: self.allocations,
+            // ipfs-cluster's protobuf keeps 32 bits (`int32(...)` in ProtoMarshal).
+            max_depth: self.max_depth as i32,
+            reference: self.reference,
+            timestamp: self.timestamp,
+            options: PinOptions {
+                replication_factor_min: self.replication_factor_min as i32,
+                replication_factor_max: self.replication_factor_max as i32,
+                name: self.name,
+                mode: self.mode,
+                shard_size: self.shard_size,
+                user_allocations: self.user_allocations,
+                expire_at: self.expire_at,
+                metadata: self.metadata.unwrap_or_default(),
+                pin_update: self.pin_update,
+                origins: self.origins,
+            },
+        })
+    }
+}
+
+fn type_error(v: &gojson::Value, go_type: &str) -> Why {
+    format!("cannot unmarshal {} into Go value of type {go_type}", v.kind())
+}
+
+/// An `int` field: `null` leaves it, a number must be an integer literal within 64 bits.
+fn set_int(slot: &mut i64, v: gojson::Value) -> std::result::Result<(), Why> {
+    match v {
+        gojson::Value::Null => Ok(()),
+        gojson::Value::Number(n) => {
+            *slot = n.parse().map_err(|_| format!("cannot unmarshal number {n} into Go value of type int"))?;
+            Ok(())
+        }
+        other => Err(type_error(&other, "int")),
+    }
+}
+
+/// What `json.Unmarshal(b, &str)` gives inside Go's `PinType`/`PinMode` `UnmarshalJSON`: the
+/// string, or `""` for `null`.
+fn go_string_or_empty(v: gojson::Value, go_type: &str) -> std::result::Result<String, Why> {
+    match v {
+        gojson::Value::Null => Ok(String::new()),
+        gojson::Value::String(s, _) => Ok(s),
+        other => Err(type_error(&other, go_type)),
+    }
+}
+
+/// `api.Cid` (and `*api.Cid`): `null` is undefined, a string must be a CID as go-cid decodes.
+fn set_cid(slot: &mut Option<cid::Cid>, v: gojson::Value) -> std::result::Result<(), Why> {
+    match v {
+        gojson::Value::Null => {
+            *slot = None;
+            Ok(())
+        }
+        gojson::Value::String(s, _) => {
+            *slot = Some(go_decode_cid(&s).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        other => Err(type_error(&other, "string")),
+    }
+}
+
+/// go-cid's `Decode`: 46 characters starting `Qm` are a base58 CIDv0, anything else multibase
+/// of a binary CID (which may itself be a CIDv0). Nothing is trimmed.
+fn go_decode_cid(s: &str) -> Result<cid::Cid> {
+    if s.len() < 2 {
+        return Err(Error::invalid("cid", format!("{s:?}: cid too short")));
+    }
+    if s.len() == 46 && s.starts_with("Qm") {
+        return parse_cid(s).map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")));
+    }
+    let (_, bytes) = cid::multibase::decode(s)
+        .map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")))?;
+    cid_from_bytes(&bytes).map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")))
+}
+
+/// A `time.Time`: `null` leaves it; a string must be strict RFC 3339, read from its raw text.
+fn set_time(slot: &mut Option<DateTime<Utc>>, v: gojson::Value) -> std::result::Result<(), Why> {
+    match v {
+        gojson::Value::Null => Ok(()),
+        gojson::Value::String(s, escaped) => {
+            if escaped {
+                return Err(format!("{s:?}: Go reads a time from the raw string, escapes included"));
+            }
+            *slot = parse_go_time(&s).ok_or_else(|| format!("parsing time {s:?} as RFC 3339 failed"))?;
+            Ok(())
+        }
+        _ => Err("Time.UnmarshalJSON: input is not a JSON string".into()),
+    }
+}
+
+/// A list: `null` empties it; each element must be a string the parser takes.
+fn set_list<T>(
+    slot: &mut Vec<T>,
+    v: gojson::Value,
+    parse: impl Fn(&str) -> std::result::Result<T, Why>,
+) -> std::result::Result<(), Why> {
+    match v {
+        gojson::Value::Null => {
+            slot.clear();
+            Ok(())
+        }
+        gojson::Value::Array(items) => {
+            slot.clear();
+            for (i, item) in items.into_iter().enumerate() {
+                let text = match item {
+                    gojson::Value::String(s, _) => s,
+                    gojson::Value::Null => String::new(),
+                    other => return Err(format!("[{i}]: {}", type_error(&other, "string"))),
+                };
+                slot.push(parse(&text).map_err(|e| format!("[{i}]: {e}"))?);
+            }
+            Ok(())
+        }
+        other => Err(type_error(&other, "slice")),
+    }
+}
+
+fn parse_peer(s: &str) -> std::result::Result<PeerId, Why> {
+    s.parse::<PeerId>().map_err(|e| e.to_string())
 }
 
 /// A time as Go's `time.Time.MarshalJSON` writes it in UTC (RFC 3339, nanoseconds with
@@ -234,25 +434,61 @@ fn go_time_text(t: Option<DateTime<Utc>>) -> String {
     s
 }
 
-/// Parses a time Go wrote (or `null`/absent, Go's zero time). Go's zero instant is `None`.
-fn parse_go_time(text: Option<&str>, field: &str) -> Result<Option<DateTime<Utc>>> {
-    let Some(text) = text else { return Ok(None) };
-    let parsed = DateTime::parse_from_rfc3339(text).or_else(|first| {
-        // Years outside 0000-9999 ("+10000-01-01T00:00:00Z"), which pinvault writes and strict
-        // RFC 3339 cannot hold.
-        let offset_form = match text.strip_suffix('Z').or_else(|| text.strip_suffix('z')) {
-            Some(rest) => format!("{rest}+00:00"),
-            None => text.to_owned(),
-        };
-        DateTime::<FixedOffset>::parse_from_str(&offset_form, "%Y-%m-%dT%H:%M:%S%.f%:z")
-            .map_err(|_| first)
-    });
-    let t = parsed
-        .map_err(|e| {
-            Error::invalid("JSON pin", format!("{field}: {text:?} is not an RFC 3339 time: {e}"))
-        })?
-        .with_timezone(&Utc);
-    Ok(Some(t).filter(|t| !is_go_zero(t)))
+/// Go's strict RFC 3339 (`time.parseRFC3339`, what `Time.UnmarshalJSON` takes): `YYYY-MM-DD`
+/// `T` `hh:mm:ss`, an optional `.` fraction of any length (nanoseconds kept), then `Z` or
+/// `±hh:mm`, every field in range. `Some(None)` is Go's zero instant; `None` is a refusal.
+fn parse_go_time(s: &str) -> Option<Option<DateTime<Utc>>> {
+    let b = s.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>, min: u32, max: u32| -> Option<u32> {
+        let digits = b.get(r)?;
+        let mut n = 0u32;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u32::from(d - b'0');
+        }
+        (min..=max).contains(&n).then_some(n)
+    };
+    if !(b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[16] == b':') {
+        return None;
+    }
+    let year = num(0..4, 0, 9999)?;
+    let month = num(5..7, 1, 12)?;
+    let day = num(8..10, 1, 31)?;
+    let (hour, minute, second) = (num(11..13, 0, 23)?, num(14..16, 0, 59)?, num(17..19, 0, 59)?);
+    let mut rest = &b[19..];
+    let mut nanos = 0u32;
+    if rest.len() >= 2 && rest[0] == b'.' && rest[1].is_ascii_digit() {
+        let n = rest[1..].iter().take_while(|d| d.is_ascii_digit()).count();
+        for (i, d) in rest[1..=n].iter().enumerate().take(9) {
+            nanos += u32::from(d - b'0') * 10u32.pow(8 - i as u32);
+        }
+        rest = &rest[1 + n..];
+    }
+    let offset_secs = match rest {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let field = [*h1, *h2, *m1, *m2];
+            if !field.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let (h, m) = (u32::from(h1 - b'0') * 10 + u32::from(h2 - b'0'), u32::from(m1 - b'0') * 10 + u32::from(m2 - b'0'));
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let secs = i64::from(h * 3600 + m * 60);
+            if *sign == b'-' { -secs } else { secs }
+        }
+        _ => return None,
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?;
+    let local = date.and_hms_nano_opt(hour, minute, second, nanos)?;
+    let t = local.and_utc() - chrono::Duration::seconds(offset_secs);
+    Some(Some(t).filter(|t| !is_go_zero(t)))
 }
 
 fn is_go_zero(t: &DateTime<Utc>) -> bool {

@@ -16,11 +16,15 @@
 //!   field 6 is never written.
 //! * `Mode` and `UserAllocations` are not on the wire.
 //!
-//! [`decode_pin`] has the semantics of Go's `ProtoUnmarshal`: metadata is the deprecated map
-//! field 6 overwritten by the field 10 entries, the mode is derived from `MaxDepth` (0 is direct,
-//! anything else recursive), user allocations are empty, a zero `Timestamp`/`ExpireAt` is Go's
-//! zero time. Where Go silently turns garbage into `CidUndef` (an invalid CID, pin type,
-//! reference or pin update), pinvault refuses with [`Error::InvalidInput`].
+//! [`decode_pin`] has the semantics of Go's `ProtoUnmarshal` followed by `ProtoMarshal` (what
+//! ipfs-cluster stores): metadata is the deprecated map field 6 overwritten by the field 10
+//! entries, the mode is derived from `MaxDepth` (0 is direct, anything else recursive), user
+//! allocations are empty, a zero `Timestamp`/`ExpireAt` is Go's zero time, a pin type Go has no
+//! flag for is the bad type ([`PinType::from_wire_value`]), and a `Reference` or `PinUpdate`
+//! that is not a CID is dropped, as Go's `CastCid` failure leaves them unset. An invalid `Cid`
+//! is refused with [`Error::InvalidInput`]: ipfs-cluster would store such a record under an
+//! undefined CID that its own listing skips (in a dsstate snapshot the key names the CID, see
+//! [`decode_pin_for_key`]).
 //!
 //! # The storage record: [`encode_record`] / [`decode_record`]
 //!
@@ -154,7 +158,24 @@ pub fn encode_pin(pin: &Pin) -> Vec<u8> {
 pub fn decode_pin(bytes: &[u8]) -> Result<Pin> {
     let wire = wire::Pin::decode(bytes)
         .map_err(|e| Error::invalid("protobuf pin", format!("does not decode: {e}")))?;
-    from_wire(wire)
+    from_wire(wire, None)
+}
+
+/// Decodes a record stored under `cid`'s key, as ipfs-cluster's `dsstate` reads it: the pin's
+/// CID is the key's, whatever the record's `Cid` field holds.
+pub fn decode_pin_for_key(bytes: &[u8], cid: cid::Cid) -> Result<Pin> {
+    let wire = wire::Pin::decode(bytes)
+        .map_err(|e| Error::invalid("protobuf pin", format!("does not decode: {e}")))?;
+    from_wire(wire, Some(cid))
+}
+
+/// The pin as ipfs-cluster holds it after storing `pin` (its `ProtoMarshal` then
+/// `ProtoUnmarshal`): what its exports, and so pinvault's, write.
+pub fn go_view(pin: &Pin) -> Result<Pin> {
+    decode_pin(&encode_pin(pin)).map_err(|e| match e {
+        Error::InvalidInput { what, reason } => Error::corrupt(format!("pin {} ({what})", pin.cid), reason),
+        other => other,
+    })
 }
 
 /// The lossless storage record of `pin`: Go's bytes followed by pinvault's extension fields.
@@ -270,19 +291,22 @@ fn to_wire(pin: &Pin) -> wire::Pin {
     }
 }
 
-fn from_wire(wire: wire::Pin) -> Result<Pin> {
-    if wire.cid.is_empty() {
-        return Err(Error::invalid("protobuf pin", "field 1 (Cid) is missing"));
-    }
-    let cid = cid_from_bytes(&wire.cid).map_err(|e| in_field("Cid", e))?;
-    let pin_type = PinType::from_wire_value(wire.pin_type).map_err(|e| in_field("Type", e))?;
+fn from_wire(wire: wire::Pin, key_cid: Option<cid::Cid>) -> Result<Pin> {
+    let cid = match key_cid {
+        Some(cid) => cid,
+        None if wire.cid.is_empty() => {
+            return Err(Error::invalid("protobuf pin", "field 1 (Cid) is missing"))
+        }
+        None => cid_from_bytes(&wire.cid).map_err(|e| in_field("Cid", e))?,
+    };
+    let pin_type = PinType::from_wire_value(wire.pin_type);
     let allocations = wire
         .allocations
         .iter()
         .enumerate()
         .map(|(i, b)| PeerId::from_bytes(b).map_err(|e| in_field(&format!("Allocations[{i}]"), e)))
         .collect::<Result<_>>()?;
-    let reference = optional_cid(&wire.reference).map_err(|e| in_field("Reference", e))?;
+    let reference = go_cast_cid(&wire.reference).map_err(|e| in_field("Reference", e))?;
     let timestamp = go_time(wire.timestamp).map_err(|e| in_field("Timestamp", e))?;
     let o = wire.options.unwrap_or_default();
 
@@ -310,7 +334,7 @@ fn from_wire(wire: wire::Pin) -> Result<Pin> {
         user_allocations: Vec::new(),
         expire_at: go_time(o.expire_at).map_err(|e| in_field("Options.ExpireAt", e))?,
         metadata,
-        pin_update: optional_cid(&o.pin_update).map_err(|e| in_field("Options.PinUpdate", e))?,
+        pin_update: go_cast_cid(&o.pin_update).map_err(|e| in_field("Options.PinUpdate", e))?,
         origins,
     };
     Ok(Pin { cid, pin_type, allocations, max_depth: wire.max_depth, reference, timestamp, options })
@@ -326,11 +350,13 @@ fn in_field(field: &str, e: Error) -> Error {
     }
 }
 
-fn optional_cid(bytes: &[u8]) -> Result<Option<cid::Cid>> {
-    if bytes.is_empty() {
-        Ok(None)
-    } else {
-        cid_from_bytes(bytes).map(Some)
+/// Go's `CastCid` where ipfs-cluster ignores its error: the CID, or nothing. A CID Go reads
+/// but pinvault cannot hold (an identity digest over 64 bytes) is refused, never dropped.
+fn go_cast_cid(bytes: &[u8]) -> Result<Option<cid::Cid>> {
+    match cid_from_bytes(bytes) {
+        Ok(cid) => Ok(Some(cid)),
+        Err(e) if e.to_string().contains("identity CID") => Err(e),
+        Err(_) => Ok(None),
     }
 }
 
