@@ -198,6 +198,11 @@ enum KeptDifferent {
     /// A time outside the years 0-9999: ipfs-cluster stores it, and then its own `state export`
     /// fails on the whole pinset (checked: ipfs-cluster's JSON encoder refuses the pin).
     UnexportableTime,
+    /// A peer ID whose multihash is neither identity nor sha2-256, which libp2p never makes.
+    OtherHashPeerId,
+    /// A dsstate entry with an unknown field holding a nested msgpack value, which ugorji skips
+    /// and pinvault's bounded entry reader does not.
+    NestedUnknownField,
 }
 
 fn kept_different(go: &Outcome, ours: &Outcome) -> Option<KeptDifferent> {
@@ -210,6 +215,12 @@ fn kept_different(go: &Outcome, ours: &Outcome) -> Option<KeptDifferent> {
     }
     if why.contains("identity") && why.contains("64") {
         return Some(KeptDifferent::LongIdentityCid);
+    }
+    if why.contains("is neither identity nor sha2-256") {
+        return Some(KeptDifferent::OtherHashPeerId);
+    }
+    if why.contains("nested msgpack value") {
+        return Some(KeptDifferent::NestedUnknownField);
     }
     None
 }
@@ -517,19 +528,20 @@ async fn ipfs_cluster_reads_back_what_pinvault_writes() {
 }
 
 /// A 100,000-pin export written by ipfs-cluster, imported into each embedded backend and
-/// exported again, is byte-identical.
+/// exported again, is byte-identical (the memory backend runs the 10,000-pin tests).
 #[tokio::test(flavor = "multi_thread")]
 async fn large_ipfs_cluster_export_round_trips_through_every_embedded_backend() {
     let gen = generated_held(100_000, 7);
     let theirs = go(&["export", "ndjson"], &gen);
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut urls = vec!["memory:".to_owned()];
+    let mut urls = Vec::new();
     for (scheme, enabled) in [("fs", cfg!(feature = "fs")), ("rocksdb", cfg!(feature = "rocksdb")), ("sled", cfg!(feature = "sled"))] {
         if enabled {
             urls.push(format!("{scheme}://{}", dir.path().join(scheme).display()));
         }
     }
     for url in &urls {
+        let started = std::time::Instant::now();
         let store = pinvault::open(url).await.unwrap_or_else(|e| panic!("{url}: {e}"));
         let summary = store
             .state
@@ -540,6 +552,7 @@ async fn large_ipfs_cluster_export_round_trips_through_every_embedded_backend() 
         let mut ours = Vec::new();
         store.state.export(TransferFormat::Ndjson, &mut ours, &NoProgress).await.expect("export");
         assert_same_bytes(&format!("{url}: 100,000-pin round trip"), &theirs, &ours);
+        println!("{url}: import and export of 100,000 pins in {:.1?}", started.elapsed());
     }
     println!("100,000 pins round-tripped byte-identically through {urls:?}");
 }

@@ -225,7 +225,7 @@ pub async fn empty_batch_is_invalid(h: &dyn Harness) {
 pub async fn invalid_pin_in_batch_applies_nothing(h: &dyn Harness) {
     let s = fresh(h).await;
     let mut bad = full_pin(62);
-    bad.max_depth = -7;
+    bad.options.expire_at = chrono::DateTime::from_timestamp(253_402_300_800, 0); // year 10000
     let batch = Batch::new()
         .put(full_pin(60), Precondition::Any)
         .put(full_pin(61), Precondition::Any)

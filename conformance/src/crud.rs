@@ -115,25 +115,32 @@ pub async fn put_any_replaces_whole_pin(h: &dyn Harness) {
     );
 }
 
-/// An invalid pin is refused with `InvalidInput` and nothing is written.
+/// An invalid pin (one ipfs-cluster could store but never export: a time outside the years
+/// 0-9999) is refused with `InvalidInput` and nothing is written; values ipfs-cluster stores
+/// and exports (a minimum replication above the maximum, a depth below -1) are accepted.
 pub async fn invalid_pin_is_refused(h: &dyn Harness) {
     let s = fresh(h).await;
     let mut bad = full_pin(12);
-    bad.max_depth = -2;
+    bad.timestamp = chrono::DateTime::from_timestamp(253_402_300_800, 0); // 10000-01-01
     expect_err(
         s.state.put(bad.clone(), Precondition::Any).await,
         "InvalidInput",
-        "put of a pin with max_depth -2",
+        "put of a pin with a timestamp in the year 10000",
     );
-    let mut bad_rf = full_pin(12);
-    bad_rf.options.replication_factor_min = 5;
-    bad_rf.options.replication_factor_max = 2;
+    let mut bad_expiry = full_pin(12);
+    bad_expiry.options.expire_at = chrono::DateTime::from_timestamp(-62_167_219_201, 0); // year -1
     expect_err(
-        s.state.put(bad_rf, Precondition::Any).await,
+        s.state.put(bad_expiry, Precondition::Any).await,
         "InvalidInput",
-        "put with min > max replication",
+        "put of a pin expiring in the year -1",
     );
     assert!(!must(s.state.has(&bad.cid).await, "has"), "a refused pin must not be stored");
+    let mut odd = full_pin(12);
+    odd.options.replication_factor_min = 5;
+    odd.options.replication_factor_max = 2;
+    odd.max_depth = -2;
+    must(s.state.put(odd.clone(), Precondition::Any).await, "put of values ipfs-cluster stores");
+    assert_eq!(must(s.state.get(&odd.cid).await, "get").pin, odd);
 }
 
 /// A write whose call returned `Ok` is seen by a new instance over the same data, opened after

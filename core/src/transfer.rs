@@ -187,7 +187,14 @@ pub async fn import_into<S: PinState + ?Sized>(
         bytes_reported: 0,
     };
     let mut records =
-        RecordReader { reader, format: options.format, line: Vec::new(), records: 0, lines: 0 };
+        RecordReader {
+        reader,
+        format: options.format,
+        line: Vec::new(),
+        line_pos: 0,
+        records: 0,
+        lines: 0,
+    };
     loop {
         let record = records.next(&mut importer.bytes_read).await;
         let pin = match record {
@@ -275,6 +282,8 @@ struct RecordReader<'a> {
     reader: &'a mut (dyn AsyncBufRead + Unpin + Send),
     format: TransferFormat,
     line: Vec<u8>,
+    /// Where the unread bytes of `line` start (NDJSON).
+    line_pos: usize,
     records: u64,
     /// Newlines consumed so far (NDJSON positions).
     lines: u64,
@@ -429,22 +438,24 @@ impl RecordReader<'_> {
 
     /// The next JSON value of the stream, read as Go's `json.Decoder` in `state import` reads
     /// it: values separated by any whitespace or none, spanning lines if they do. `line` holds
-    /// bytes read ahead of the value.
+    /// bytes read ahead; the unread ones start at `line_pos`.
     async fn next_value(&mut self, offset: &mut u64) -> Result<Option<Pin>, RecordError> {
         let mut eof = false;
         loop {
-            match gojson::next_value(&self.line, eof) {
+            let pending = &self.line[self.line_pos..];
+            match gojson::next_value(pending, eof) {
                 gojson::Scan::End => {
-                    *offset += self.line.len() as u64;
+                    *offset += pending.len() as u64;
                     self.line.clear();
+                    self.line_pos = 0;
                     return Ok(None);
                 }
                 gojson::Scan::Value { start, end } => {
                     self.records += 1;
                     let position = self.json_position(start, self.records);
-                    let value = gojson::parse(&self.line[start..end]);
-                    self.lines += self.line[..end].iter().filter(|&&b| b == b'\n').count() as u64;
-                    self.line.drain(..end);
+                    let value = gojson::parse(&pending[start..end]);
+                    self.lines += pending[..end].iter().filter(|&&b| b == b'\n').count() as u64;
+                    self.line_pos += end;
                     *offset += end as u64;
                     let pin = ndjson::decode_value(value)
                         .and_then(|pin| pin.validate().map(|()| pin))
@@ -464,15 +475,18 @@ impl RecordReader<'_> {
                     });
                 }
                 gojson::Scan::Incomplete => {
-                    if self.line.len() > MAX_RECORD_LEN {
+                    let pending = pending.len();
+                    if pending > MAX_RECORD_LEN {
                         return Err(RecordError::Invalid {
                             position: self.json_position(self.value_start(), self.records + 1),
                             reason: format!("a JSON value exceeds the {MAX_RECORD_LEN}-byte limit"),
                         });
                     }
-                    // Read at least as much again before scanning anew, so a long value is
-                    // scanned a logarithmic number of times.
-                    let want = self.line.len().max(64 * 1024).min(MAX_RECORD_LEN + 1 - self.line.len());
+                    // Drop what was read, then read at least as much again as is pending before
+                    // scanning anew, so a long value is scanned a logarithmic number of times.
+                    self.line.drain(..self.line_pos);
+                    self.line_pos = 0;
+                    let want = pending.max(64 * 1024).min(MAX_RECORD_LEN + 1 - pending);
                     let mut read = 0;
                     while read < want {
                         let chunk = self.reader.fill_buf().await.map_err(|e| RecordError::Io(io_error(e)))?;
@@ -490,16 +504,18 @@ impl RecordReader<'_> {
         }
     }
 
-    /// `import line L (value N)`: where value `number`, starting `skip` bytes into the buffer,
-    /// is.
+    /// `import line L (value N)`: where value `number`, starting `skip` bytes into the unread
+    /// input, is.
     fn json_position(&self, skip: usize, number: u64) -> String {
-        let ahead = self.line[..skip.min(self.line.len())].iter().filter(|&&b| b == b'\n').count();
+        let pending = &self.line[self.line_pos..];
+        let ahead = pending[..skip.min(pending.len())].iter().filter(|&&b| b == b'\n').count();
         format!("import line {} (value {number})", self.lines + ahead as u64 + 1)
     }
 
-    /// Where the next value starts in the buffer: after the whitespace before it.
+    /// Where the next value starts in the unread input: after the whitespace before it.
     fn value_start(&self) -> usize {
-        self.line.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')).unwrap_or(self.line.len())
+        let pending = &self.line[self.line_pos..];
+        pending.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')).unwrap_or(pending.len())
     }
 
     async fn next_frame(&mut self, offset: &mut u64) -> Result<Option<Pin>, RecordError> {

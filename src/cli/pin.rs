@@ -194,6 +194,16 @@ fn build_pin(args: &AddArgs, now: DateTime<Utc>) -> Result<Pin, Error> {
     if let Some(max) = args.replication_max {
         pin.options.replication_factor_max = max;
     }
+    // ipfs-cluster's pin API refuses this (`isReplicationFactorValid`), though its state
+    // stores whatever it is given.
+    if let (Some(min), Some(max)) = (args.replication_min, args.replication_max) {
+        if min > max {
+            return Err(Error::invalid(
+                "--replication-min",
+                format!("{min} is larger than --replication-max {max}"),
+            ));
+        }
+    }
     let peers = args.allocations.iter().map(|p| p.parse()).collect::<Result<Vec<PeerId>, _>>()?;
     pin.allocations = peers;
     if let Some(at) = &args.expire_at {

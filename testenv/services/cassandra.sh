@@ -38,7 +38,11 @@ cassandra_install() {
     local home venv m2
     home=$(cassandra_home)
     venv=$(cassandra_venv)
-    if [[ $(cat "$home/stamp" 2>/dev/null) != "$CASSANDRA_VERSION" ]]; then
+    command -v java >/dev/null || pv_die "cassandra: java is not installed (Cassandra $CASSANDRA_VERSION runs on the JVM)"
+    command -v mvn >/dev/null || pv_die "cassandra: mvn is not installed (it fetches Cassandra from Maven Central)"
+    # Installed means the jar the JVM loads is there, not only the stamp.
+    if [[ $(cat "$home/stamp" 2>/dev/null) != "$CASSANDRA_VERSION" ||
+        ! -f $home/lib/cassandra-all-$CASSANDRA_VERSION.jar ]]; then
         rm -rf "$home"
         mkdir -p "$home"
         # A Maven repository of its own under the cache (self-contained, removable with the
@@ -56,7 +60,9 @@ cassandra_install() {
         echo "$CASSANDRA_VERSION" >"$home/stamp"
         rm -rf "$m2"
     fi
-    if [[ $(cat "$venv/stamp" 2>/dev/null) != "$(cassandra_venv_stamp)" ]]; then
+    # ... and the driver module the probe imports really imports.
+    if [[ $(cat "$venv/stamp" 2>/dev/null) != "$(cassandra_venv_stamp)" ]] ||
+        ! "$venv/bin/python" -c 'import cassandra.cluster' 2>/dev/null; then
         rm -rf "$venv"
         python3 -m venv "$venv"
         CASS_DRIVER_NO_EXTENSIONS=1 CASS_DRIVER_NO_CYTHON=1 \
