@@ -474,12 +474,25 @@ async fn exports_are_byte_identical_to_ipfs_cluster() {
     let gen = generated_held(GENERATED_PINS, GENERATED_SEED);
     let store = pinvault::open("memory:").await.expect("memory store");
     store.state.import(&mut &gen[..], &ImportOptions::default(), &NoProgress).await.expect("import");
+    let mut pebble_snapshot = Vec::new();
     for format in FORMATS {
         let theirs = go(&["export", format.as_str()], &gen);
         let mut ours = Vec::new();
         store.state.export(format, &mut ours, &NoProgress).await.expect("export");
         assert_same_bytes(&format!("{format} export of {GENERATED_PINS} pins"), &theirs, &ours);
+        if format == TransferFormat::Msgpack {
+            pebble_snapshot = theirs;
+        }
     }
+    // The state inside the raft snapshot a raft peer's `state import` writes (in-memory map
+    // order) imports into pinvault, which exports it as the crdt/pebble peer's snapshot.
+    let raft = go(&["export", "raft-snapshot"], &gen);
+    let from_raft = pinvault::open("memory:").await.expect("memory store");
+    let options = ImportOptions { format: TransferFormat::Msgpack, ..ImportOptions::default() };
+    from_raft.state.import(&mut &raft[..], &options, &NoProgress).await.expect("import raft snapshot");
+    let mut ours = Vec::new();
+    from_raft.state.export(TransferFormat::Msgpack, &mut ours, &NoProgress).await.expect("export");
+    assert_same_bytes("raft snapshot imported, exported as msgpack", &pebble_snapshot, &ours);
 }
 
 /// What pinvault writes, ipfs-cluster reads back to the same pins: zero lost, zero changed.

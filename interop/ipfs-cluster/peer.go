@@ -60,22 +60,28 @@ func loadPeer(dir string) (*cmdutils.ConfigHelper, cmdutils.StateManager, error)
 	return ch, mgr, nil
 }
 
+// importedPeer runs `init` and then the real `state import` of in on a fresh peer in dir, and
+// returns the peer loaded again, as the next `state ...` command would load it.
+func importedPeer(dir, consensus string, in io.Reader) (*cmdutils.ConfigHelper, cmdutils.StateManager, error) {
+	if err := initPeer(dir, consensus); err != nil {
+		return nil, nil, err
+	}
+	_, mgr, err := loadPeer(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := mgr.ImportState(in, api.PinOptions{}); err != nil {
+		return nil, nil, fmt.Errorf("importing state: %w", err)
+	}
+	return loadPeer(dir)
+}
+
 // importExport is `state import` followed by `state export` on a fresh peer.
 func importExport(dir, consensus string, in io.Reader, out io.Writer) error {
 	if consensus != "crdt" && consensus != "raft" {
 		return fmt.Errorf("consensus must be crdt or raft, not %q", consensus)
 	}
-	if err := initPeer(dir, consensus); err != nil {
-		return err
-	}
-	_, mgr, err := loadPeer(dir)
-	if err != nil {
-		return err
-	}
-	if err := mgr.ImportState(in, api.PinOptions{}); err != nil {
-		return fmt.Errorf("importing state: %w", err)
-	}
-	_, mgr, err = loadPeer(dir)
+	_, mgr, err := importedPeer(dir, consensus, in)
 	if err != nil {
 		return err
 	}
@@ -86,20 +92,14 @@ func importExport(dir, consensus string, in io.Reader, out io.Writer) error {
 // raft-snapshot) with the real `state import` and writes its state in format.
 func exportAs(dir, format string, in io.Reader, out io.Writer) error {
 	consensus := "crdt"
-	if format == "raft-snapshot" {
+	switch format {
+	case "ndjson", "protobuf", "msgpack":
+	case "raft-snapshot":
 		consensus = "raft"
+	default:
+		return fmt.Errorf("format must be ndjson, protobuf, msgpack or raft-snapshot, not %q", format)
 	}
-	if err := initPeer(dir, consensus); err != nil {
-		return err
-	}
-	_, mgr, err := loadPeer(dir)
-	if err != nil {
-		return err
-	}
-	if err := mgr.ImportState(in, api.PinOptions{}); err != nil {
-		return fmt.Errorf("importing state: %w", err)
-	}
-	ch, mgr, err := loadPeer(dir)
+	ch, mgr, err := importedPeer(dir, consensus, in)
 	if err != nil {
 		return err
 	}
@@ -108,9 +108,6 @@ func exportAs(dir, format string, in io.Reader, out io.Writer) error {
 		return mgr.ExportState(out)
 	case "raft-snapshot":
 		return copyRaftSnapshotState(ch.Configs().Raft.GetDataFolder(), out)
-	case "protobuf", "msgpack":
-	default:
-		return fmt.Errorf("format must be ndjson, protobuf, msgpack or raft-snapshot, not %q", format)
 	}
 	store, err := mgr.GetStore()
 	if err != nil {
