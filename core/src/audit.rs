@@ -104,6 +104,9 @@ impl ViewReport {
 ///
 /// Reads every pin once and every view once; holds the pins' CIDs per peer in memory. A view
 /// row for a peer that no pin is allocated to cannot be found this way (no API lists peers).
+/// A pin expiring in chrono's last representable second leaves no time to bound the expiry
+/// queue after it: [`Error::Corrupt`] (`Pin::validate` refuses such times; an older store may
+/// hold them).
 pub async fn verify_views(state: &dyn PinState) -> Result<ViewReport> {
     let mut report = ViewReport::default();
     let mut by_peer: BTreeMap<PeerId, BTreeSet<Cid>> = BTreeMap::new();
@@ -150,7 +153,15 @@ pub async fn verify_views(state: &dyn PinState) -> Result<ViewReport> {
     }
 
     let bound = match expiring.last() {
-        Some((latest, _)) => *latest + TimeDelta::seconds(1),
+        Some((latest, cid)) => latest.checked_add_signed(TimeDelta::seconds(1)).ok_or_else(|| {
+            Error::corrupt(
+                format!("pin {cid}"),
+                format!(
+                    "expire_at {latest} is too close to the latest representable time to bound \
+                     the expiry queue after it"
+                ),
+            )
+        })?,
         None => Utc::now() + TimeDelta::days(1),
     };
     let mut listed = Vec::new();
@@ -224,6 +235,91 @@ pub async fn copy(
         }
         if done {
             return Ok(summary);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use async_trait::async_trait;
+    use futures::stream::{self, BoxStream, StreamExt};
+
+    use super::*;
+    use crate::state::{Expiry, ListEntry, MigrationReport, Placement, Versioned};
+    use crate::{Batch, Capabilities, Pin, Receipt, Version};
+
+    /// A store holding one pin whatever its times: the backends refuse to store the times
+    /// these tests need (`Pin::validate`), but a store written by an older version may hold them.
+    #[derive(Debug)]
+    struct OnePin(Pin);
+
+    #[async_trait]
+    impl PinState for OnePin {
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::none("one-pin")
+        }
+
+        async fn get(&self, _: &Cid) -> Result<Versioned> {
+            Ok(Versioned { pin: self.0.clone(), version: Version::from_u64(1) })
+        }
+
+        fn list(&self, _: Option<Cursor>) -> BoxStream<'_, Result<ListEntry>> {
+            let entry = ListEntry {
+                pin: self.0.clone(),
+                version: Version::from_u64(1),
+                cursor: Cursor(vec![1]),
+            };
+            stream::iter([Ok(entry)]).boxed()
+        }
+
+        async fn commit(&self, _: Batch) -> Result<Receipt> {
+            Err(Error::unsupported("one-pin", "commit"))
+        }
+
+        fn pins_by_peer(&self, _: &PeerId) -> BoxStream<'_, Result<Cid>> {
+            stream::empty().boxed()
+        }
+
+        fn expiring_before(&self, before: DateTime<Utc>) -> BoxStream<'_, Result<Expiry>> {
+            let expiry = self.0.options.expire_at.filter(|at| *at < before);
+            let expiry = expiry.map(|expire_at| Ok(Expiry { expire_at, cid: self.0.cid }));
+            stream::iter(expiry).boxed()
+        }
+
+        async fn placement(&self, cid: &Cid) -> Result<Placement> {
+            let desired = self.0.allocations.iter().cloned().collect();
+            Ok(Placement { cid: *cid, desired, actual: BTreeSet::new() })
+        }
+
+        async fn record_placement(&self, _: &Cid, _: BTreeSet<PeerId>) -> Result<()> {
+            Ok(())
+        }
+
+        async fn migrate(&self) -> Result<MigrationReport> {
+            Err(Error::unsupported("one-pin", "migrate"))
+        }
+    }
+
+    fn expiring_at(at: DateTime<Utc>) -> OnePin {
+        let cid = crate::pin::parse_cid("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG").unwrap();
+        let mut pin = Pin::new(cid);
+        pin.options.expire_at = Some(at);
+        OnePin(pin)
+    }
+
+    #[tokio::test]
+    async fn verify_views_at_the_ends_of_time_reports_instead_of_panicking() {
+        let latest = verify_views(&expiring_at(DateTime::<Utc>::MAX_UTC)).await.unwrap_err();
+        assert!(matches!(latest, Error::Corrupt { .. }), "{latest}");
+        assert!(latest.to_string().contains("expire_at"), "{latest}");
+
+        let second_before_latest = DateTime::<Utc>::MAX_UTC - TimeDelta::seconds(1);
+        for at in [second_before_latest, DateTime::<Utc>::MIN_UTC] {
+            let report = verify_views(&expiring_at(at)).await.unwrap();
+            assert!(report.is_consistent(), "{at}: {:?}", report.problems);
+            assert_eq!(report.expiring, 1);
         }
     }
 }

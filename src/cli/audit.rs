@@ -14,6 +14,7 @@ use pinvault::{Cursor, Error, Store};
 use serde_json::json;
 
 use crate::cli::exit::CliError;
+use crate::cli::input::read_whole;
 use crate::cli::output::Output;
 use crate::cli::progress::TerminalProgress;
 
@@ -82,7 +83,7 @@ pub async fn copy(
 ) -> Result<(), CliError> {
     let to = pinvault::open(to_url).await?;
     let (after, already) = match checkpoint {
-        Some(path) => read_checkpoint(path)?,
+        Some(path) => read_checkpoint(path).await?,
         None => (None, 0),
     };
     let resumed = after.is_some();
@@ -145,16 +146,23 @@ fn digest_json(d: &PinsetDigest) -> serde_json::Value {
     json!({ "pins": d.pins, "digest": d.hex() })
 }
 
+/// The largest checkpoint file read: far above any backend's cursor in hex.
+const MAX_CHECKPOINT_BYTES: u64 = 64 * 1024;
+
 /// The checkpoint file: one line `<cursor hex> <pins copied>`; absent = start from the beginning.
-fn read_checkpoint(path: &Path) -> Result<(Option<Cursor>, u64), CliError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, 0)),
-        Err(source) => return Err(CliError::File { path: path.display().to_string(), source }),
+async fn read_checkpoint(path: &Path) -> Result<(Option<Cursor>, u64), CliError> {
+    let bytes = match read_whole(path, MAX_CHECKPOINT_BYTES, "a checkpoint's largest size").await
+    {
+        Ok(bytes) => bytes,
+        Err(CliError::File { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((None, 0))
+        }
+        Err(e) => return Err(e),
     };
     let bad = |why: &str| {
         Error::invalid(format!("checkpoint file {}", path.display()), why.to_owned())
     };
+    let text = String::from_utf8(bytes).map_err(|_| bad("it is not UTF-8"))?;
     let mut fields = text.split_whitespace();
     let cursor = fields.next().ok_or_else(|| bad("it is empty"))?;
     let copied = fields

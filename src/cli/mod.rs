@@ -7,6 +7,7 @@ mod bench;
 mod conformance;
 mod exec;
 mod exit;
+mod input;
 mod metrics;
 mod output;
 mod pin;
@@ -156,6 +157,12 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(run(cli));
+    // A reader that closed stdout early (`pinvault pin ls | head`) ends the command as a Unix
+    // tool ends: quietly, with success.
+    let result = match result {
+        Err(e) if e.is_broken_pipe() => Ok(()),
+        result => result,
+    };
     if let Some(metrics) = metrics {
         if let Err(e) = metrics.finish(command, result.is_ok()) {
             eprintln!("pinvault: {e}");
@@ -166,7 +173,6 @@ pub fn main() -> ExitCode {
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pinvault: {e}");
             ExitCode::from(e.exit_code())

@@ -1,7 +1,9 @@
 //! How results reach stdout: plain lines for people and shell pipelines, or one JSON object per
 //! line with `--json` for programs.
 
-use std::io::Write;
+use std::io::{self, Write};
+use std::pin::Pin as Pinned;
+use std::task::{Context, Poll};
 
 use pinvault::codec::ndjson::encode_pin_json;
 use pinvault::{Pin, Receipt, Version};
@@ -39,6 +41,58 @@ impl Output {
         } else {
             self.line(&format!("{version}\t{export_line}"))
         }
+    }
+}
+
+/// Tokio's stdout, remembering whether a write found the reader gone. Streaming commands
+/// (`state export`) hand it to core, which reports write failures as its own error type; this is
+/// how the CLI still tells "the reader closed the pipe" (a quiet stop) from a failed export.
+#[derive(Debug)]
+pub struct AsyncStdout {
+    inner: tokio::io::Stdout,
+    reader_gone: bool,
+}
+
+impl AsyncStdout {
+    /// The process's stdout.
+    pub fn new() -> Self {
+        AsyncStdout { inner: tokio::io::stdout(), reader_gone: false }
+    }
+
+    /// True once a write or flush failed with `EPIPE`.
+    pub fn reader_gone(&self) -> bool {
+        self.reader_gone
+    }
+
+    fn note<T>(&mut self, result: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if let Poll::Ready(Err(e)) = &result {
+            self.reader_gone |= e.kind() == io::ErrorKind::BrokenPipe;
+        }
+        result
+    }
+}
+
+impl tokio::io::AsyncWrite for AsyncStdout {
+    fn poll_write(
+        self: Pinned<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pinned::new(&mut this.inner).poll_write(cx, buf);
+        this.note(result)
+    }
+
+    fn poll_flush(self: Pinned<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pinned::new(&mut this.inner).poll_flush(cx);
+        this.note(result)
+    }
+
+    fn poll_shutdown(self: Pinned<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pinned::new(&mut this.inner).poll_shutdown(cx);
+        this.note(result)
     }
 }
 

@@ -9,10 +9,12 @@ use bytes::Bytes;
 use chrono::{TimeDelta, Utc};
 use clap::Subcommand;
 use futures::TryStreamExt;
-use pinvault::{ObjectKey, ObjectName, SetName, StagedObject, Store};
+use pinvault::publish::MAX_MANIFEST_BYTES;
+use pinvault::{Error, ObjectKey, ObjectName, SetName, StagedObject, Store};
 use serde_json::json;
 
 use crate::cli::exit::CliError;
+use crate::cli::input::read_whole;
 use crate::cli::output::{hex, Output};
 
 /// `pinvault object ...`
@@ -41,7 +43,8 @@ fn file_error(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
 }
 
 /// `pinvault publish SET FILE... [--manifest FILE]`: each file becomes the object named after
-/// its file name.
+/// its file name. Files are read with the backend's `max_object_size` (and the manifest with
+/// `MAX_MANIFEST_BYTES`) enforced while reading.
 pub async fn publish(
     store: &Store,
     set: &str,
@@ -51,9 +54,14 @@ pub async fn publish(
 ) -> Result<(), CliError> {
     let set = SetName::new(set)?;
     let manifest = match manifest {
-        Some(path) => Bytes::from(std::fs::read(path).map_err(file_error(Path::new(path)))?),
+        Some(path) => Bytes::from(
+            read_whole(Path::new(path), MAX_MANIFEST_BYTES as u64, "the largest manifest").await?,
+        ),
         None => Bytes::new(),
     };
+    let capabilities = store.publisher.publication_capabilities();
+    let object_limit = capabilities.max_object_size.unwrap_or(u64::MAX);
+    let object_limit_name = format!("the {} backend's largest object", capabilities.backend);
     // Every name and file is checked before anything is staged.
     let mut inputs = Vec::with_capacity(files.len());
     for file in files {
@@ -61,7 +69,7 @@ pub async fn publish(
         let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
             CliError::Usage(format!("{file}: has no file name usable as an object name"))
         })?;
-        let bytes = tokio::fs::read(path).await.map_err(file_error(path))?;
+        let bytes = read_whole(path, object_limit, &object_limit_name).await?;
         inputs.push((ObjectName::new(name)?, Bytes::from(bytes)));
     }
     let mut staged: Vec<StagedObject> = Vec::with_capacity(inputs.len());
@@ -106,11 +114,16 @@ async fn abort_after(store: &Store, staged: &[StagedObject], error: pinvault::Er
 
 /// `pinvault sweep --older-than SECONDS`.
 pub async fn sweep(store: &Store, older_than_secs: u64, out: Output) -> Result<(), CliError> {
-    let age = i64::try_from(older_than_secs)
+    let cutoff = i64::try_from(older_than_secs)
         .ok()
         .and_then(TimeDelta::try_seconds)
-        .ok_or_else(|| CliError::Usage(format!("--older-than {older_than_secs}: too large")))?;
-    let cutoff = Utc::now() - age;
+        .and_then(|age| Utc::now().checked_sub_signed(age))
+        .ok_or_else(|| {
+            Error::invalid(
+                "--older-than",
+                format!("{older_than_secs} seconds ago is before the earliest representable time"),
+            )
+        })?;
     let report = store.publisher.sweep(cutoff).await?;
     if out.json {
         out.json_line(&json!({ "removed": report.removed, "bytes": report.bytes }))

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufRead, AsyncWriteExt, BufReader, BufWriter};
 
 use crate::cli::audit;
 use crate::cli::exit::CliError;
-use crate::cli::output::{receipt_json, Output};
+use crate::cli::output::{receipt_json, AsyncStdout, Output};
 use crate::cli::progress::TerminalProgress;
 
 /// `pinvault state ...`
@@ -97,11 +97,19 @@ async fn export(store: &Store, format: &str, output: &str, out: Output) -> Resul
     let format: TransferFormat = format.parse()?;
     let progress = TerminalProgress::on_terminal("exported");
     if output == "-" {
-        let mut stdout = BufWriter::new(tokio::io::stdout());
-        store.state.export(format, &mut stdout, progress.as_progress()).await?;
-        stdout.flush().await.map_err(CliError::Output)?;
+        let mut stdout = BufWriter::new(AsyncStdout::new());
+        let result = async {
+            store.state.export(format, &mut stdout, progress.as_progress()).await?;
+            stdout.flush().await.map_err(CliError::Output)
+        }
+        .await;
         progress.finish();
-        return Ok(());
+        return match result {
+            Err(_) if stdout.get_ref().reader_gone() => {
+                Err(CliError::Output(std::io::ErrorKind::BrokenPipe.into()))
+            }
+            result => result,
+        };
     }
     let temporary = temporary_path(Path::new(output));
     let file_error = |source| CliError::File { path: output.to_owned(), source };

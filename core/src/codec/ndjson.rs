@@ -487,7 +487,7 @@ fn parse_go_time(s: &str) -> Option<Option<DateTime<Utc>>> {
     };
     let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?;
     let local = date.and_hms_nano_opt(hour, minute, second, nanos)?;
-    let t = local.and_utc() - chrono::Duration::seconds(offset_secs);
+    let t = local.and_utc().checked_sub_signed(chrono::TimeDelta::try_seconds(offset_secs)?)?;
     Some(Some(t).filter(|t| !is_go_zero(t)))
 }
 
