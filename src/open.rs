@@ -6,12 +6,24 @@
 //! and a keyspace), and calls the opener. A known scheme whose opener is not compiled in is
 //! refused with [`Error::Unsupported`] naming the feature to enable, never silently replaced.
 //!
+//! # Creating, or opening what exists
+//!
+//! [`open`] creates a store that does not exist ([`OpenMode::CreateIfMissing`]), as writers
+//! and tests want. [`open_with_mode`] with [`OpenMode::MustExist`] refuses one that does not
+//! ([`Error::NoStore`], nothing created): the CLI opens so for its read-only commands, so a
+//! mistyped `fs:///no/such/dir` is an error, not a new empty store. The directory backends
+//! (fs, RocksDB, sled) honour the mode and check the store's identity marker
+//! ([`pinvault_core::store_dir`]); the memory backend is always a new store, and the object
+//! store and Scylla backends have no directory to find (a bucket prefix or keyspace holding
+//! no pins opens empty), so they take the mode and open as before.
+//!
 //! # Plugging in a backend
 //!
 //! 1. Declare the feature in the root `Cargo.toml`: `rocksdb = ["dep:pinvault-rocksdb"]`.
-//! 2. Below, write `#[cfg(feature = "rocksdb")] fn open_rocksdb(target: Target, faults:
-//!    FaultInjector) -> OpenFuture`
-//!    that builds the backend from `target.location` and wraps it with [`Store::from_backend`].
+//! 2. Below, write `#[cfg(feature = "rocksdb")] fn open_rocksdb(target: Target, mode: OpenMode,
+//!    faults: FaultInjector) -> OpenFuture`
+//!    that builds the backend from `target.location` (in `mode`, if it has a directory) and
+//!    wraps it with [`Store::from_backend`].
 //! 3. Give the entry its opener under the same feature:
 //!    `#[cfg(feature = "rocksdb")] const ROCKSDB: Option<Opener> = Some(open_rocksdb);` and
 //!    `#[cfg(not(feature = "rocksdb"))] const ROCKSDB: Option<Opener> = None;`, then
@@ -25,7 +37,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use pinvault_core::memory::MemoryBackend;
-use pinvault_core::{Error, FaultInjector, PinState, Publisher, Result};
+use pinvault_core::{Error, FaultInjector, OpenMode, PinState, Publisher, Result};
 use url::Url;
 
 /// An opened backend: both contracts, usually served by one object.
@@ -130,8 +142,9 @@ impl Target {
 /// The future an opener returns.
 pub type OpenFuture = BoxFuture<'static, Result<Store>>;
 
-/// Opens a backend from a checked [`Target`], with a fault injector (disabled outside tests).
-pub type Opener = fn(Target, FaultInjector) -> OpenFuture;
+/// Opens a backend from a checked [`Target`] in an [`OpenMode`], with a fault injector
+/// (disabled outside tests).
+pub type Opener = fn(Target, OpenMode, FaultInjector) -> OpenFuture;
 
 /// One backend the facade knows, compiled in or not.
 #[derive(Clone, Copy)]
@@ -227,19 +240,20 @@ pub const BACKENDS: &[BackendEntry] = &[
     },
 ];
 
-fn open_memory(_target: Target, faults: FaultInjector) -> OpenFuture {
+/// Every open of `memory:` is a new store, whatever the mode: there is none to find.
+fn open_memory(_target: Target, _mode: OpenMode, faults: FaultInjector) -> OpenFuture {
     let store = pinvault_core::memory::MemoryStore::new();
     Box::pin(async move { Ok(Store::from_backend(MemoryBackend::open(store, faults))) })
 }
 
 /// `rocksdb:///path[?sync=true|false]`: `sync` (default true) fsyncs every commit.
 #[cfg(feature = "rocksdb")]
-fn open_rocksdb(target: Target, faults: FaultInjector) -> OpenFuture {
+fn open_rocksdb(target: Target, mode: OpenMode, faults: FaultInjector) -> OpenFuture {
     Box::pin(async move {
         target.check_options(&["sync"])?;
         let options = pinvault_rocksdb::RocksOptions { sync: target.bool_option("sync", true)? };
         let backend =
-            pinvault_rocksdb::open(target.directory()?, options, faults).await?;
+            pinvault_rocksdb::open_with_mode(target.directory()?, options, mode, faults).await?;
         Ok(Store::from_backend(backend))
     })
 }
@@ -250,11 +264,12 @@ const ROCKSDB: Option<Opener> = None;
 
 /// `sled:///path[?sync=true|false]`: `sync` (default true) flushes after every write.
 #[cfg(feature = "sled")]
-fn open_sled(target: Target, faults: FaultInjector) -> OpenFuture {
+fn open_sled(target: Target, mode: OpenMode, faults: FaultInjector) -> OpenFuture {
     Box::pin(async move {
         target.check_options(&["sync"])?;
         let options = pinvault_sled::SledOptions { durable: target.bool_option("sync", true)? };
-        let backend = pinvault_sled::open(target.directory()?, options, faults).await?;
+        let backend =
+            pinvault_sled::open_with_mode(target.directory()?, options, mode, faults).await?;
         Ok(Store::from_backend(backend))
     })
 }
@@ -263,11 +278,12 @@ const SLED: Option<Opener> = Some(open_sled);
 
 /// `fs:///path[?sync=true|false]`: `sync` (default true) fsyncs every commit and publication.
 #[cfg(feature = "fs")]
-fn open_fs(target: Target, faults: FaultInjector) -> OpenFuture {
+fn open_fs(target: Target, mode: OpenMode, faults: FaultInjector) -> OpenFuture {
     Box::pin(async move {
         target.check_options(&["sync"])?;
         let options = pinvault_fs::FsOptions { durable: target.bool_option("sync", true)? };
-        let backend = pinvault_fs::open(target.directory()?, options, faults).await?;
+        let backend =
+            pinvault_fs::open_with_mode(target.directory()?, options, mode, faults).await?;
         Ok(Store::from_backend(backend))
     })
 }
@@ -283,8 +299,9 @@ const SLED: Option<Opener> = None;
 /// Credentials come from the environment only (`PINVAULT_S3_ACCESS_KEY_ID`,
 /// `PINVAULT_S3_SECRET_ACCESS_KEY`, `PINVAULT_GCS_SERVICE_ACCOUNT`, `PINVAULT_AZURE_ACCESS_KEY`;
 /// `pinvault_object::config`), never from the URL. Opening sends no request.
+/// The mode does not apply: a prefix holding no pins is an empty store.
 #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
-fn open_object(target: Target, faults: FaultInjector) -> OpenFuture {
+fn open_object(target: Target, _mode: OpenMode, faults: FaultInjector) -> OpenFuture {
     Box::pin(async move {
         let known: &[&str] = match target.url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()) {
             Some(scheme) if scheme == "s3" => &["endpoint", "region", "allow_http"],
@@ -314,9 +331,9 @@ const AZURE: Option<Opener> = None;
 /// `PINVAULT_CASSANDRA_PASSWORD` (both or neither); `tls=true` verifies the server against
 /// `PINVAULT_CASSANDRA_CA_CERT` when set, else the system roots. `replication` is the
 /// SimpleStrategy factor used when the keyspace is created (default 1). Connecting applies the
-/// schema migrations (`schema/`).
+/// schema migrations (`schema/`), creating the keyspace if needed, whatever the mode.
 #[cfg(feature = "scylla")]
-fn open_scylla(target: Target, faults: FaultInjector) -> OpenFuture {
+fn open_scylla(target: Target, _mode: OpenMode, faults: FaultInjector) -> OpenFuture {
     Box::pin(async move {
         use pinvault_scylla::{Replication, ScyllaConfig, Secret, TlsTrust};
         target.check_options(&["tls", "local_dc", "replication"])?;
@@ -377,20 +394,32 @@ fn with_default_port(contact: &str, port: u16) -> String {
     }
 }
 
-/// Opens the backend `url` points at.
+/// Opens the backend `url` points at, creating the store if it does not exist.
 ///
 /// Errors: [`Error::InvalidInput`] for a malformed URL or an unknown scheme (the message lists
 /// the known forms); [`Error::Unsupported`] for a known scheme whose feature is not compiled in;
-/// otherwise whatever the backend's opener returns.
+/// otherwise whatever the backend's opener returns (for a directory backend, e.g.
+/// [`Error::ForeignStore`] for a directory holding another backend's store, or
+/// [`Error::Path`]).
 pub async fn open(url: &str) -> Result<Store> {
     open_with_faults(url, FaultInjector::disabled()).await
 }
 
+/// [`open`] in `mode`: with [`OpenMode::MustExist`] a directory backend refuses a store that
+/// does not exist with [`Error::NoStore`] and creates nothing (see the module docs).
+pub async fn open_with_mode(url: &str, mode: OpenMode) -> Result<Store> {
+    open_with(url, mode, FaultInjector::disabled()).await
+}
+
 /// [`open`] with a fault injector armed by the caller (the conformance suite's crash checks).
 pub async fn open_with_faults(url: &str, faults: FaultInjector) -> Result<Store> {
+    open_with(url, OpenMode::CreateIfMissing, faults).await
+}
+
+async fn open_with(url: &str, mode: OpenMode, faults: FaultInjector) -> Result<Store> {
     let (entry, target) = resolve(url)?;
     match entry.opener {
-        Some(opener) => opener(target, faults).await,
+        Some(opener) => opener(target, mode, faults).await,
         None => Err(not_compiled_in(entry)),
     }
 }
@@ -620,6 +649,28 @@ mod tests {
             assert_eq!(store.state.capabilities().backend, "memory");
             assert_eq!(store.publisher.publication_capabilities().backend, "memory");
         }
+    }
+
+    #[tokio::test]
+    async fn memory_is_a_new_store_in_any_mode() {
+        let store = open_with_mode("memory:", OpenMode::MustExist).await.unwrap();
+        assert_eq!(store.state.capabilities().backend, "memory");
+    }
+
+    #[cfg(feature = "fs")]
+    #[tokio::test]
+    async fn must_exist_creates_nothing_and_open_creates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no/such/dir");
+        let url = format!("fs://{}", path.display());
+        match open_with_mode(&url, OpenMode::MustExist).await {
+            Err(Error::NoStore { path: missing }) => assert_eq!(missing, path),
+            other => panic!("{other:?}"),
+        }
+        assert!(!dir.path().join("no").exists(), "nothing created");
+        drop(open(&url).await.unwrap());
+        assert!(path.join(pinvault_core::store_dir::MARKER).is_file());
+        open_with_mode(&url, OpenMode::MustExist).await.unwrap();
     }
 
     #[tokio::test]

@@ -43,6 +43,11 @@
 //! | [`faults`] | crash at every declared crash point, reopen, all or nothing, the store still works |
 //! | [`differential`] | proptest: random sequences against the memory model, every result and the final state compared |
 //!
+//! Directory backends also run [`store_dir`]'s checks (the store identity marker, foreign and
+//! unknown directories refused, adoption, `MustExist`, a path under a file) with
+//! [`store_dir_tests!`]: they need a backend opened on a path in an open mode, which a
+//! [`Harness`] does not give.
+//!
 //! ## Capabilities: gated, never skipped
 //!
 //! A check whose promise the backend does not declare in its
@@ -96,6 +101,7 @@ pub mod preconditions;
 pub mod publication;
 pub mod races;
 pub mod runner;
+pub mod store_dir;
 pub mod transfer;
 pub mod views;
 

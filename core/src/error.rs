@@ -5,6 +5,8 @@
 //! without knowing which backend they talk to. `is_retryable()` tells a caller whether the same
 //! call may succeed if simply tried again.
 
+use std::path::PathBuf;
+
 use crate::version::Version;
 
 /// Result alias used across pinvault.
@@ -77,6 +79,41 @@ pub enum Error {
         outcome_unknown: bool,
     },
 
+    /// No store exists at `path`, and the caller asked to open an existing one
+    /// ([`OpenMode::MustExist`](crate::store_dir::OpenMode::MustExist)): the directory is missing,
+    /// or empty. Nothing was created.
+    #[error("no store at {}", .path.display())]
+    NoStore {
+        /// The directory that holds no store.
+        path: PathBuf,
+    },
+
+    /// The directory holds something other than a store of `backend`: another backend's store
+    /// (named by its marker, or by its files for a store made before markers existed), or
+    /// files pinvault did not write. Nothing was written. See [`crate::store_dir`].
+    #[error("{} is not {}: it holds {found}", .path.display(), crate::store_dir::a_store(backend))]
+    ForeignStore {
+        /// The store directory.
+        path: PathBuf,
+        /// The backend that was asked to open it.
+        backend: &'static str,
+        /// What the directory holds instead, in words (`"a rocksdb store (PINVAULT-STORE)"`).
+        found: String,
+    },
+
+    /// The store's path cannot be used as asked: permission denied, a component that is not
+    /// a directory, or a read-only filesystem. Retrying will not help until the path changes.
+    #[error("{problem}: {} ({source})", .path.display())]
+    Path {
+        /// The path that failed (the store directory or a file in it).
+        path: PathBuf,
+        /// Which of the path problems it is.
+        problem: PathProblem,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A fault-injection crash point fired. The instance must be dropped, as after a power loss.
     #[error("injected crash at {point}")]
     Crashed {
@@ -93,6 +130,67 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+}
+
+/// Why a store's path cannot be used ([`Error::Path`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PathProblem {
+    /// The process may not read, create or write there (`EACCES`, `EPERM`).
+    PermissionDenied,
+    /// The path, or one of its parents, is not a directory (e.g. a regular file): `ENOTDIR`.
+    NotADirectory,
+    /// The filesystem is mounted read-only (`EROFS`).
+    ReadOnlyFilesystem,
+}
+
+impl PathProblem {
+    /// The path problem an I/O error reports, if it is one of them.
+    pub fn of(e: &std::io::Error) -> Option<PathProblem> {
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::PermissionDenied => Some(PathProblem::PermissionDenied),
+            ErrorKind::NotADirectory => Some(PathProblem::NotADirectory),
+            ErrorKind::ReadOnlyFilesystem => Some(PathProblem::ReadOnlyFilesystem),
+            _ => None,
+        }
+    }
+
+    /// The path problem named in an engine's error text, for engines that report I/O errors
+    /// as text only (RocksDB): the C library's `strerror` wording of `EACCES`, `EPERM`,
+    /// `ENOTDIR` and `EROFS`.
+    pub fn from_message(message: &str) -> Option<PathProblem> {
+        if message.contains("Permission denied") || message.contains("Operation not permitted") {
+            Some(PathProblem::PermissionDenied)
+        } else if message.contains("Not a directory") {
+            Some(PathProblem::NotADirectory)
+        } else if message.contains("Read-only file system") {
+            Some(PathProblem::ReadOnlyFilesystem)
+        } else {
+            None
+        }
+    }
+
+    /// The `io::ErrorKind` of this problem, to rebuild an `io::Error` from an engine's text.
+    pub fn io_kind(self) -> std::io::ErrorKind {
+        match self {
+            PathProblem::PermissionDenied => std::io::ErrorKind::PermissionDenied,
+            PathProblem::NotADirectory => std::io::ErrorKind::NotADirectory,
+            PathProblem::ReadOnlyFilesystem => std::io::ErrorKind::ReadOnlyFilesystem,
+        }
+    }
+}
+
+impl std::fmt::Display for PathProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PathProblem::PermissionDenied => "permission denied",
+            PathProblem::NotADirectory => {
+                "not a directory (the path or one of its parents is a file)"
+            }
+            PathProblem::ReadOnlyFilesystem => "read-only filesystem",
+        })
+    }
 }
 
 fn display_current(current: &Option<Version>) -> String {
@@ -128,6 +226,18 @@ impl Error {
     /// Shorthand for [`Error::Unsupported`].
     pub fn unsupported(backend: &'static str, operation: impl Into<String>) -> Self {
         Error::Unsupported { operation: operation.into(), backend }
+    }
+
+    /// The typed error for an I/O failure at `path` when it is a [`PathProblem`]
+    /// ([`Error::Path`]); otherwise `Err` gives the I/O error back for the caller to map.
+    pub fn from_path_io(
+        path: impl Into<PathBuf>,
+        e: std::io::Error,
+    ) -> Result<Self, std::io::Error> {
+        match PathProblem::of(&e) {
+            Some(problem) => Ok(Error::Path { path: path.into(), problem, source: e }),
+            None => Err(e),
+        }
     }
 
     /// Shorthand for [`Error::Backend`].

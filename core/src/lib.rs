@@ -29,6 +29,10 @@
 //! 5. Run blocking engines through `tokio::task::spawn_blocking` or a dedicated pool.
 //! 6. In the crate's tests, invoke `pinvault_conformance::conformance_tests!` with a harness
 //!    that opens a fresh store and reopens one over the same data.
+//! 7. A backend whose store is a local directory calls [`store_dir::claim`] before its engine
+//!    touches the directory (honouring [`OpenMode`]), creates its files only when the claim
+//!    says the store is new, and [`store_dir::Claim::commit`]s once the engine is open; its
+//!    tests invoke `pinvault_conformance::store_dir_tests!`.
 //!
 //! The [`memory`] backend is the reference model: the proptest differential test compares every
 //! backend's results with it.
@@ -49,6 +53,7 @@ pub mod name;
 pub mod pin;
 pub mod publish;
 pub mod state;
+pub mod store_dir;
 mod sync;
 pub mod transfer;
 pub mod version;
@@ -57,11 +62,12 @@ pub mod workload;
 pub use batch::{Batch, BatchOp, Receipt};
 pub use capability::Capabilities;
 pub use cid::Cid;
-pub use error::{Error, Result};
+pub use error::{Error, PathProblem, Result};
 pub use fault::FaultInjector;
 pub use multiaddr::Multiaddr;
 pub use name::{ObjectKey, ObjectName, SetName};
 pub use pin::{PeerId, Pin, PinMode, PinOptions, PinType};
 pub use publish::{ObjectMeta, Publication, Publisher, StagedObject, SweepReport};
 pub use state::{Cursor, Expiry, ListEntry, MigrationReport, PinState, Placement, Versioned};
+pub use store_dir::OpenMode;
 pub use version::{Precondition, Version};

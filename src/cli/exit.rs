@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 
-use pinvault::Error;
+use pinvault::{Error, PathProblem};
 
 /// The exit codes, as shown at the end of `--help` and in the README.
 pub const EXIT_CODES_HELP: &str = "\
@@ -12,13 +12,17 @@ Exit codes:
   0  success
   1  other failure (backend error, I/O error)
   2  usage error (bad arguments, an unparsable script line)
-  3  not found (pin, input file)
+  3  not found (pin, input file, no store at the path)
   4  conflict or already exists (a failed --if-absent or --if-version precondition)
   5  invalid input (bad CID, peer ID, time, version, metadata, URL, malformed import)
   6  unsupported (backend not compiled in, or an operation the backend refuses)
   7  unavailable (backend unreachable or timed out; retrying may succeed)
   8  corrupt data (the store holds a record that does not decode)
-  9  verification failed (state verify found inconsistent views; a copy does not match)";
+  9  verification failed (state verify found inconsistent views; a copy does not match)
+  10  not this backend's store (another backend's store, or files pinvault did not write)
+  11  permission denied (on the store's path)
+  12  not a directory (the store's path or a parent is a file)
+  13  read-only filesystem (the store's path)";
 
 /// A CLI failure.
 #[derive(Debug)]
@@ -52,12 +56,16 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Store(e) => match e {
-                Error::NotFound { .. } => 3,
+                Error::NotFound { .. } | Error::NoStore { .. } => 3,
                 Error::AlreadyExists { .. } | Error::Conflict { .. } => 4,
                 Error::InvalidInput { .. } => 5,
                 Error::Unsupported { .. } => 6,
                 Error::Unavailable { .. } => 7,
                 Error::Corrupt { .. } => 8,
+                Error::ForeignStore { .. } => 10,
+                Error::Path { problem: PathProblem::PermissionDenied, .. } => 11,
+                Error::Path { problem: PathProblem::NotADirectory, .. } => 12,
+                Error::Path { problem: PathProblem::ReadOnlyFilesystem, .. } => 13,
                 _ => 1,
             },
             CliError::Usage(_) => 2,
@@ -102,6 +110,10 @@ mod tests {
     use super::*;
     use pinvault::Version;
 
+    fn path_error(problem: PathProblem) -> Error {
+        Error::Path { path: "/x".into(), problem, source: io::Error::from(problem.io_kind()) }
+    }
+
     #[test]
     fn each_error_kind_has_its_documented_code() {
         let conflict = Error::Conflict {
@@ -119,6 +131,19 @@ mod tests {
             (Error::Unavailable { reason: "down".into(), outcome_unknown: false }.into(), 7),
             (Error::corrupt("k", "bad").into(), 8),
             (Error::backend("memory", "boom").into(), 1),
+            (Error::NoStore { path: "/x".into() }.into(), 3),
+            (
+                Error::ForeignStore {
+                    path: "/x".into(),
+                    backend: "fs",
+                    found: "a sled store".into(),
+                }
+                .into(),
+                10,
+            ),
+            (path_error(PathProblem::PermissionDenied).into(), 11),
+            (path_error(PathProblem::NotADirectory).into(), 12),
+            (path_error(PathProblem::ReadOnlyFilesystem).into(), 13),
             (CliError::Usage("bad".into()), 2),
             (CliError::Mismatch("differs".into()), 9),
             (CliError::File { path: "f".into(), source: io::ErrorKind::NotFound.into() }, 3),

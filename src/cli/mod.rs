@@ -35,6 +35,10 @@ struct Cli {
     /// Print results as one JSON object per line.
     #[arg(long, global = true)]
     json: bool,
+    /// Create the store if --url names none, even for a command that only reads (adding pins,
+    /// importing and publishing always create it; other commands exit 3 instead).
+    #[arg(long, global = true)]
+    create: bool,
     /// When the command ends, write its metrics (the backend's and the command's duration) to
     /// PATH in the Prometheus text format, e.g. for node_exporter's textfile collector.
     #[arg(long, global = true, value_name = "PATH")]
@@ -138,6 +142,25 @@ enum StoreCommand {
     Object(publish::ObjectCommand),
 }
 
+impl StoreCommand {
+    /// Only adding pins, importing and publishing (or `--create`) may create the store: any
+    /// other command on a store that does not exist is `NoStore` (exit 3), so a mistyped path
+    /// never becomes a new, empty store.
+    fn open_mode(&self, create: bool) -> pinvault::OpenMode {
+        let creates = matches!(
+            self,
+            StoreCommand::Pin(pin::PinCommand::Add(_))
+                | StoreCommand::State(state::StateCommand::Import { .. })
+                | StoreCommand::Publish { .. }
+        );
+        if create || creates {
+            pinvault::OpenMode::CreateIfMissing
+        } else {
+            pinvault::OpenMode::MustExist
+        }
+    }
+}
+
 /// Parses the command line, runs it, and turns the outcome into an exit code.
 pub fn main() -> ExitCode {
     let mut cli = Cli::parse();
@@ -184,7 +207,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output { json: cli.json };
     match cli.command {
         Command::Store(command) => {
-            let store = pinvault::open(&cli.url).await?;
+            let mode = command.open_mode(cli.create);
+            let store = pinvault::open::open_with_mode(&cli.url, mode).await?;
             run_store_command(&store, command, out, Stdin { available: true }).await
         }
         Command::Exec { script } => {

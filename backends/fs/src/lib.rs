@@ -54,6 +54,18 @@
 //! seeded at open from the modification time of `sets/`, so they stay unique per publication
 //! even if the clock steps back across a restart.
 //!
+//! # Which directory is a store: the marker
+//!
+//! Every open goes through [`pinvault_core::store_dir::claim`] first: a store carries a
+//! `PINVAULT-STORE` marker (backend `fs`, format [`STORE_FORMAT`], a random id, the creation
+//! time), written once the new store's `pins.log` exists. A directory holding another
+//! backend's store, or files pinvault did not write, is refused with [`Error::ForeignStore`]
+//! and left untouched; an fs store made before markers (it has `pins.log`) is adopted; with
+//! [`OpenMode::MustExist`] ([`open_with_mode`]) a missing or empty directory is
+//! [`Error::NoStore`] and nothing is created. A root that is a file, or lies under one, is
+//! [`Error::Path`] (`NotADirectory`); permission denied and a read-only filesystem are
+//! `Error::Path` too, wherever they happen.
+//!
 //! # One instance per root
 //!
 //! [`open`] takes an exclusive `flock` on `<root>/LOCK`; a second open of the same root, from
@@ -88,9 +100,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
 use pinvault_core::kv::{self, KvBackend};
+use pinvault_core::store_dir;
 use pinvault_core::{
     Batch, Capabilities, Cid, Cursor, Error, Expiry, FaultInjector, ListEntry, MigrationReport,
-    ObjectKey, ObjectMeta, ObjectName, PeerId, PinState, Placement, Publication, Publisher,
+    ObjectKey, ObjectMeta, ObjectName, OpenMode, PeerId, PinState, Placement, Publication,
+    Publisher,
     Receipt, Result, SetName, StagedObject, SweepReport, Versioned,
 };
 
@@ -100,8 +114,11 @@ pub use crate::publish::{
     STAGE_WRITTEN,
 };
 
-/// The backend's name in capabilities and errors.
+/// The backend's name in capabilities, errors and its store marker.
 pub const BACKEND: &str = "fs";
+
+/// The version of the directory layout (module `paths`), recorded in the store marker.
+pub const STORE_FORMAT: u32 = 1;
 
 /// Every crash point of the fs backend: the KV layer's commit points (the pin path) and the
 /// publication path's.
@@ -170,20 +187,45 @@ pub async fn open(
     options: FsOptions,
     faults: FaultInjector,
 ) -> Result<FsBackend> {
+    open_with_mode(path, options, OpenMode::CreateIfMissing, faults).await
+}
+
+/// [`open`] in `mode`: with [`OpenMode::MustExist`] a directory holding no store is
+/// [`Error::NoStore`] and nothing is created.
+pub async fn open_with_mode(
+    path: impl AsRef<Path>,
+    options: FsOptions,
+    mode: OpenMode,
+    faults: FaultInjector,
+) -> Result<FsBackend> {
     let path = path.as_ref().to_path_buf();
-    tokio::task::spawn_blocking(move || FsBackend::open_blocking(path, options, faults))
-        .await
+    tokio::task::spawn_blocking(move || {
+        FsBackend::open_blocking_with_mode(path, options, mode, faults)
+    })
+    .await
         .map_err(|e| Error::backend(BACKEND, e))?
 }
 
 impl FsBackend {
-    /// Opens the store at `path`, blocking: takes the root's lock, replays the pin log, probes
-    /// the filesystem for publication. Prefer [`open`] from async code.
+    /// Opens (creating if needed) the store at `path`, blocking: takes the root's lock, replays
+    /// the pin log, probes the filesystem for publication. Prefer [`open`] from async code.
     pub fn open_blocking(path: PathBuf, options: FsOptions, faults: FaultInjector) -> Result<Self> {
+        Self::open_blocking_with_mode(path, options, OpenMode::CreateIfMissing, faults)
+    }
+
+    /// [`FsBackend::open_blocking`] in `mode` (see [`open_with_mode`]).
+    pub fn open_blocking_with_mode(
+        path: PathBuf,
+        options: FsOptions,
+        mode: OpenMode,
+        faults: FaultInjector,
+    ) -> Result<Self> {
+        let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?;
         let root = Arc::new(paths::Root::open(&path)?);
         let engine = FsLogEngine::open_in(root.clone(), &options)?;
         let pins = KvBackend::open(engine, faults.clone())?;
         let publish = publish::Publish::open(root, options.durable, faults)?;
+        claim.commit()?;
         let mut capabilities = Capabilities::none(BACKEND);
         capabilities.persistent = true;
         capabilities.durable_on_return = options.durable;

@@ -62,6 +62,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use pinvault_core::kv::{KvEngine, KvWrite, Table};
+use pinvault_core::store_dir::{self, OpenMode};
 use pinvault_core::{Error, Result};
 use prost::Message;
 
@@ -220,12 +221,18 @@ fn valid_record_at(buf: &[u8]) -> bool {
 }
 
 impl FsLogEngine {
-    /// Opens (creating if needed) the pin log of the store at `path`, taking the root's lock.
-    /// Blocking. This is the engine alone, e.g. for `pinvault_conformance::kv_migration`;
-    /// [`crate::open`] opens the whole backend.
+    /// Opens (creating if needed) the pin log of the store at `path`, taking the root's lock,
+    /// after the store directory rule ([`pinvault_core::store_dir`]). Blocking. This is the
+    /// engine alone, e.g. for `pinvault_conformance::kv_migration`; [`crate::open`] opens the
+    /// whole backend.
     pub fn open(path: impl AsRef<Path>, options: &FsOptions) -> Result<Self> {
-        let root = Arc::new(Root::open(path.as_ref())?);
-        FsLogEngine::open_in(root, options)
+        let path = path.as_ref();
+        let claim =
+            store_dir::claim(path, BACKEND, crate::STORE_FORMAT, OpenMode::CreateIfMissing)?;
+        let root = Arc::new(Root::open(path)?);
+        let engine = FsLogEngine::open_in(root, options)?;
+        claim.commit()?;
+        Ok(engine)
     }
 
     /// Opens the pin log in an opened root: replays it, truncates a torn tail, compacts if due.

@@ -36,7 +36,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use pinvault_core::{publish, Error, Result};
+use pinvault_core::{publish, Error, PathProblem, Result};
 
 use crate::sys::{self, Dir, Kind};
 use crate::BACKEND;
@@ -138,8 +138,14 @@ pub fn valid_stage_id(id: &str) -> bool {
 }
 
 /// The error for an I/O failure at `location`: a symlink or a misplaced non-directory (met
-/// under `O_NOFOLLOW`) is [`Error::Corrupt`]; anything else is a backend error naming the place.
+/// under `O_NOFOLLOW`) is [`Error::Corrupt`]; permission denied and a read-only filesystem are
+/// [`Error::Path`]; anything else is a backend error naming the place.
 pub fn io_error(location: impl std::fmt::Display, e: io::Error) -> Error {
+    if let Some(problem @ (PathProblem::PermissionDenied | PathProblem::ReadOnlyFilesystem)) =
+        PathProblem::of(&e)
+    {
+        return Error::Path { path: PathBuf::from(location.to_string()), problem, source: e };
+    }
     if sys::is_link_or_not_dir(&e) {
         return Error::corrupt(
             location.to_string(),
@@ -162,11 +168,11 @@ pub struct Root {
 }
 
 impl Root {
-    /// Creates (if needed) and locks the root at `path`, and makes sure its three top-level
+    /// Locks the root at `path` (a directory [`pinvault_core::store_dir::claim`] let this
+    /// backend open, and created if the store is new), and makes sure its three top-level
     /// directories exist as real directories. A root held by another instance is
     /// [`Error::Unavailable`].
     pub fn open(path: &Path) -> Result<Root> {
-        std::fs::create_dir_all(path).map_err(|e| io_error(path.display(), e))?;
         let dir = Dir::open_path(path).map_err(|e| io_error(path.display(), e))?;
         let lock = dir.open_rw(LOCK, true).map_err(|e| io_error(path.join(LOCK).display(), e))?;
         if !sys::try_lock_exclusive(&lock).map_err(|e| io_error(path.join(LOCK).display(), e))? {

@@ -22,6 +22,37 @@
 //! returned write survives a crash of the process (it is in the WAL in the OS page cache) but
 //! not of the machine; a batch is never torn either way.
 //!
+//! # Recovery: damage fails the open, never drops commits
+//!
+//! RocksDB's default WAL recovery (point in time) stops replaying at the first corrupted WAL
+//! record and opens anyway, silently dropping every record after it. pinvault opens with
+//! [`DBRecoveryMode::TolerateCorruptedTailRecords`] instead: a record cut short at the very
+//! end of the WAL (a crash mid-write, which with `sync = true` can only be a write that was
+//! never acknowledged) is dropped, but damage in the middle of the WAL fails the open. That
+//! failure, and every other corruption RocksDB reports (a block checksum, the MANIFEST, a
+//! missing `CURRENT` or SST file), is [`Error::Corrupt`] naming the store's directory (exit 8
+//! in the CLI), never [`Error::Unavailable`]. (`recycle_log_file_num`, which recycles WAL
+//! files, is incompatible with this mode and stays off.)
+//!
+//! # Which directory is a store: the marker
+//!
+//! Every open goes through [`pinvault_core::store_dir::claim`] first: a store carries a
+//! `PINVAULT-STORE` marker (backend `rocksdb`, format [`STORE_FORMAT`]), written once RocksDB
+//! has created the database. RocksDB's `create_if_missing` is set only for a new store, so a
+//! marked store whose `CURRENT` is gone is `Corrupt`, never re-created empty over its SST
+//! files. Another backend's store, or files pinvault did not write, is
+//! [`Error::ForeignStore`]; a RocksDB store made before markers (it has `CURRENT`) is adopted;
+//! [`OpenMode::MustExist`] refuses a directory with no store ([`Error::NoStore`]). Permission
+//! denied, a file in the path and a read-only filesystem are [`Error::Path`]; a `LOCK` held by
+//! another process is `Unavailable`.
+//!
+//! # RocksDB's own info log
+//!
+//! RocksDB writes a diagnostic log, `<store>/LOG`, and at every open renames the previous one
+//! to `LOG.old.<microseconds>`: a CLI run is one open, so a scripted store used to collect one
+//! file per command. pinvault keeps the current `LOG` and [`INFO_LOG_FILES_KEPT`] - 1 old ones,
+//! each rolled at [`INFO_LOG_MAX_BYTES`], so the info log stays under ~3 MiB.
+//!
 //! # Layout
 //!
 //! One column family per [`Table`], named after it; the keys and values are
@@ -32,14 +63,25 @@
 use std::path::{Path, PathBuf};
 
 use pinvault_core::kv::{KvBackend, KvEngine, KvWrite, Table};
-use pinvault_core::{Error, FaultInjector, Result};
+use pinvault_core::store_dir;
+use pinvault_core::{Error, FaultInjector, OpenMode, PathProblem, Result};
 use rocksdb::{
-    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options,
-    WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBRecoveryMode, Direction,
+    ErrorKind, IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
 
-/// The backend's name in capabilities and errors.
+/// The backend's name in capabilities, errors and its store marker.
 pub const BACKEND: &str = "rocksdb";
+
+/// The version of the directory layout (RocksDB's files, one column family per table),
+/// recorded in the store marker.
+pub const STORE_FORMAT: u32 = 1;
+
+/// How many of RocksDB's info log files (`LOG` and `LOG.old.*`) a store keeps.
+pub const INFO_LOG_FILES_KEPT: usize = 3;
+
+/// The size at which RocksDB starts a new info log file.
+pub const INFO_LOG_MAX_BYTES: usize = 1024 * 1024;
 
 /// Both contracts on RocksDB.
 pub type RocksBackend = KvBackend<RocksEngine>;
@@ -65,17 +107,62 @@ pub struct RocksEngine {
     path: PathBuf,
 }
 
-fn backend_error(e: rocksdb::Error) -> Error {
-    Error::backend(BACKEND, e)
+/// The error for a RocksDB failure on the store at `path`: corruption is [`Error::Corrupt`]
+/// naming the directory (RocksDB's message names the file); a [`PathProblem`] in an I/O error
+/// is [`Error::Path`]; anything else is a backend error.
+fn engine_error(path: &Path, e: rocksdb::Error) -> Error {
+    match e.kind() {
+        ErrorKind::Corruption => Error::corrupt(path.display().to_string(), e.into_string()),
+        _ => match PathProblem::from_message(e.as_ref()) {
+            Some(problem) => Error::Path {
+                path: path.to_path_buf(),
+                problem,
+                source: std::io::Error::new(problem.io_kind(), e.into_string()),
+            },
+            None => Error::backend(BACKEND, e),
+        },
+    }
+}
+
+/// The error for a failed open: as [`engine_error`], except that a busy or failing engine
+/// (e.g. a `LOCK` held by another process) is [`Error::Unavailable`], and RocksDB finding no
+/// database where the marker or adoption said there is one is [`Error::Corrupt`].
+fn open_error(path: &Path, e: rocksdb::Error, expected_existing: bool) -> Error {
+    let text = e.as_ref().to_owned();
+    let missing = e.kind() == ErrorKind::InvalidArgument && text.contains("does not exist");
+    match e.kind() {
+        _ if missing && expected_existing => Error::corrupt(
+            path.display().to_string(),
+            format!("the store exists but RocksDB finds no database in it: {text}"),
+        ),
+        ErrorKind::Corruption => engine_error(path, e),
+        _ if PathProblem::from_message(&text).is_some() => engine_error(path, e),
+        ErrorKind::IOError
+        | ErrorKind::Busy
+        | ErrorKind::TryAgain
+        | ErrorKind::TimedOut
+        | ErrorKind::Incomplete
+        | ErrorKind::ShutdownInProgress => Error::Unavailable {
+            reason: format!("opening RocksDB database {}: {text}", path.display()),
+            outcome_unknown: false,
+        },
+        _ => engine_error(path, e),
+    }
 }
 
 /// The database options pinvault opens RocksDB with (also used by the benches' raw side, so
-/// both run the same configuration).
+/// both run the same configuration): WAL recovery that fails on damage instead of dropping
+/// commits, and a bounded info log (see the crate docs). `create_if_missing` is on here;
+/// [`RocksEngine::open_with_mode`] turns it off for a store that exists.
 pub fn db_options() -> Options {
     let mut db_options = Options::default();
     db_options.create_if_missing(true);
     db_options.create_missing_column_families(true);
     db_options.set_max_background_jobs(2);
+    db_options.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+    db_options.set_keep_log_file_num(INFO_LOG_FILES_KEPT);
+    db_options.set_max_log_file_size(INFO_LOG_MAX_BYTES);
+    db_options.set_log_file_time_to_roll(0);
     db_options
 }
 
@@ -98,14 +185,24 @@ pub fn column_families() -> Vec<ColumnFamilyDescriptor> {
 impl RocksEngine {
     /// Opens (creating if needed) the database in directory `path`.
     pub fn open(path: impl AsRef<Path>, options: &RocksOptions) -> Result<Self> {
+        Self::open_with_mode(path, options, OpenMode::CreateIfMissing)
+    }
+
+    /// Opens the database in directory `path` after the store directory rule
+    /// ([`pinvault_core::store_dir`]); with [`OpenMode::MustExist`] a directory holding no
+    /// store is [`Error::NoStore`] and nothing is created.
+    pub fn open_with_mode(
+        path: impl AsRef<Path>,
+        options: &RocksOptions,
+        mode: OpenMode,
+    ) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let db = DB::open_cf_descriptors(&db_options(), &path, column_families()).map_err(|e| {
-            // A held LOCK file (another process has the store open) or an unreadable directory.
-            Error::Unavailable {
-                reason: format!("opening RocksDB database {}: {e}", path.display()),
-                outcome_unknown: false,
-            }
-        })?;
+        let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?;
+        let mut db_options = db_options();
+        db_options.create_if_missing(claim.is_new());
+        let db = DB::open_cf_descriptors(&db_options, &path, column_families())
+            .map_err(|e| open_error(&path, e, !claim.is_new()))?;
+        claim.commit()?;
         Ok(RocksEngine { db, sync: options.sync, path })
     }
 
@@ -145,7 +242,7 @@ impl KvEngine for RocksEngine {
     }
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.db.get_cf(self.cf(table)?, key).map_err(backend_error)
+        self.db.get_cf(self.cf(table)?, key).map_err(|e| engine_error(&self.path, e))
     }
 
     fn scan(
@@ -163,7 +260,7 @@ impl KvEngine for RocksEngine {
         let iter = self.db.iterator_cf(self.cf(table)?, IteratorMode::From(start, Direction::Forward));
         let mut out = Vec::new();
         for item in iter {
-            let (k, v) = item.map_err(backend_error)?;
+            let (k, v) = item.map_err(|e| engine_error(&self.path, e))?;
             if after.is_some_and(|a| *k == *a) {
                 continue;
             }
@@ -185,16 +282,26 @@ impl KvEngine for RocksEngine {
         }
         let mut options = WriteOptions::default();
         options.set_sync(self.sync);
-        self.db.write_opt(batch, &options).map_err(backend_error)
+        self.db.write_opt(batch, &options).map_err(|e| engine_error(&self.path, e))
     }
 }
 
-/// Opens a RocksDB backend over directory `path` on tokio's blocking pool.
+/// Opens (creating if needed) a RocksDB backend over directory `path` on tokio's blocking pool.
 pub async fn open(
     path: impl AsRef<Path>,
     options: RocksOptions,
     faults: FaultInjector,
 ) -> Result<RocksBackend> {
+    open_with_mode(path, options, OpenMode::CreateIfMissing, faults).await
+}
+
+/// [`open`] in `mode` (see [`RocksEngine::open_with_mode`]).
+pub async fn open_with_mode(
+    path: impl AsRef<Path>,
+    options: RocksOptions,
+    mode: OpenMode,
+    faults: FaultInjector,
+) -> Result<RocksBackend> {
     let path = path.as_ref().to_path_buf();
-    KvBackend::open_async(move || RocksEngine::open(path, &options), faults).await
+    KvBackend::open_async(move || RocksEngine::open_with_mode(path, &options, mode), faults).await
 }

@@ -18,6 +18,16 @@
 //!   read-write gate: a scan page takes the read side, a transaction the write side. Writes
 //!   therefore never overlap each other (sled's own transactions also take a global lock).
 //!
+//! # Which directory is a store: the marker
+//!
+//! Every open goes through [`pinvault_core::store_dir::claim`] first: a store carries a
+//! `PINVAULT-STORE` marker (backend `sled`, format [`STORE_FORMAT`]), written once sled has
+//! created its files. Another backend's store, or files pinvault did not write, is
+//! [`Error::ForeignStore`]; a sled store made before markers (it has `conf` or `db`) is
+//! adopted; a marked store missing both is `Corrupt`; [`OpenMode::MustExist`] refuses a
+//! directory with no store ([`Error::NoStore`]). Permission denied, a file in the path and a
+//! read-only filesystem are [`Error::Path`]; corruption sled reports is [`Error::Corrupt`].
+//!
 //! # Layout
 //!
 //! One tree per [`Table`] (named after it) in one sled `Db`; the keys and values are
@@ -29,11 +39,16 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use pinvault_core::kv::{KvBackend, KvEngine, KvWrite, Table};
-use pinvault_core::{Error, FaultInjector, Result};
+use pinvault_core::store_dir;
+use pinvault_core::{Error, FaultInjector, OpenMode, PathProblem, Result};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-/// The backend's name in capabilities and errors.
+/// The backend's name in capabilities, errors and its store marker.
 pub const BACKEND: &str = "sled";
+
+/// The version of the directory layout (sled 0.34's files, one tree per table), recorded in
+/// the store marker.
+pub const STORE_FORMAT: u32 = 1;
 
 /// Both contracts on sled.
 pub type SledBackend = KvBackend<SledEngine>;
@@ -69,6 +84,22 @@ fn backend_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::backend(BACKEND, e)
 }
 
+/// The error for a sled failure on the store at `path`: corruption is [`Error::Corrupt`], a
+/// path problem in an I/O error [`Error::Path`], anything else a backend error.
+fn engine_error(path: &Path, e: sled::Error) -> Error {
+    match e {
+        sled::Error::Corruption { at, .. } => Error::corrupt(
+            path.display().to_string(),
+            format!(
+                "sled reports corruption{}",
+                at.map(|at| format!(" at {at:?}")).unwrap_or_default()
+            ),
+        ),
+        sled::Error::Io(e) => Error::from_path_io(path, e).unwrap_or_else(backend_error),
+        e => backend_error(e),
+    }
+}
+
 fn index(table: Table) -> usize {
     Table::ALL.iter().position(|t| *t == table).unwrap_or_default()
 }
@@ -81,7 +112,20 @@ impl SledEngine {
     /// simulated by dropping it, a restart) can find the lock still held. The open waits for it
     /// up to [`LOCK_WAIT`], then fails with [`Error::Unavailable`].
     pub fn open(path: impl AsRef<Path>, options: &SledOptions) -> Result<Self> {
+        Self::open_with_mode(path, options, OpenMode::CreateIfMissing)
+    }
+
+    /// Opens the sled database in directory `path` after the store directory rule
+    /// ([`pinvault_core::store_dir`]), waiting for a lock as [`SledEngine::open`] does; with
+    /// [`OpenMode::MustExist`] a directory holding no store is [`Error::NoStore`] and nothing
+    /// is created.
+    pub fn open_with_mode(
+        path: impl AsRef<Path>,
+        options: &SledOptions,
+        mode: OpenMode,
+    ) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?;
         let started = std::time::Instant::now();
         let mut pause = std::time::Duration::from_millis(10);
         let db = loop {
@@ -96,6 +140,11 @@ impl SledEngine {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(std::time::Duration::from_millis(200));
                 }
+                Err(sled::Error::Io(e)) if PathProblem::of(&e).is_some() => {
+                    return Err(engine_error(&path, sled::Error::Io(e)))
+                }
+                Err(e @ sled::Error::Corruption { .. }) => return Err(engine_error(&path, e)),
+                // The lock still held after the wait, or another I/O failure.
                 Err(e) => {
                     return Err(Error::Unavailable {
                         reason: format!("opening sled database {}: {e}", path.display()),
@@ -106,8 +155,9 @@ impl SledEngine {
         };
         let trees = Table::ALL
             .iter()
-            .map(|t| db.open_tree(t.name()).map_err(backend_error))
+            .map(|t| db.open_tree(t.name()).map_err(|e| engine_error(&path, e)))
             .collect::<Result<Vec<_>>>()?;
+        claim.commit()?;
         Ok(SledEngine { db, trees, gate: RwLock::new(()), durable: options.durable, path })
     }
 
@@ -137,7 +187,7 @@ impl KvEngine for SledEngine {
     }
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree(table).get(key).map_err(backend_error)?.map(|v| v.to_vec()))
+        Ok(self.tree(table).get(key).map_err(|e| engine_error(&self.path, e))?.map(|v| v.to_vec()))
     }
 
     fn scan(
@@ -154,7 +204,7 @@ impl KvEngine for SledEngine {
         let _gate = self.gate.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut out = Vec::new();
         for item in self.tree(table).range::<&[u8], _>((lower, Bound::Unbounded)) {
-            let (k, v) = item.map_err(backend_error)?;
+            let (k, v) = item.map_err(|e| engine_error(&self.path, e))?;
             if !k.starts_with(prefix) || out.len() >= limit {
                 break;
             }
@@ -182,25 +232,35 @@ impl KvEngine for SledEngine {
                     Ok::<_, ConflictableTransactionError<()>>(())
                 })
                 .map_err(|e| match e {
-                    TransactionError::Storage(e) => backend_error(e),
+                    TransactionError::Storage(e) => engine_error(&self.path, e),
                     TransactionError::Abort(()) => {
                         Error::backend(BACKEND, "transaction aborted without a reason")
                     }
                 })?;
         }
         if self.durable {
-            self.db.flush().map_err(backend_error)?;
+            self.db.flush().map_err(|e| engine_error(&self.path, e))?;
         }
         Ok(())
     }
 }
 
-/// Opens a sled backend over directory `path` on tokio's blocking pool.
+/// Opens (creating if needed) a sled backend over directory `path` on tokio's blocking pool.
 pub async fn open(
     path: impl AsRef<Path>,
     options: SledOptions,
     faults: FaultInjector,
 ) -> Result<SledBackend> {
+    open_with_mode(path, options, OpenMode::CreateIfMissing, faults).await
+}
+
+/// [`open`] in `mode` (see [`SledEngine::open_with_mode`]).
+pub async fn open_with_mode(
+    path: impl AsRef<Path>,
+    options: SledOptions,
+    mode: OpenMode,
+    faults: FaultInjector,
+) -> Result<SledBackend> {
     let path = path.as_ref().to_path_buf();
-    KvBackend::open_async(move || SledEngine::open(path, &options), faults).await
+    KvBackend::open_async(move || SledEngine::open_with_mode(path, &options, mode), faults).await
 }
