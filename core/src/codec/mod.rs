@@ -5,10 +5,12 @@
 //!   extension fields that ipfs-cluster skips).
 //! * [`ndjson`]: one JSON `api.Pin` per line, exactly as `ipfs-cluster-service state export`
 //!   writes it.
+//! * [`gojson`]: Go's `encoding/json` reading rules (value boundaries in a stream, unquoting,
+//!   members in order), which [`ndjson`] decodes with, as `state import` does.
 //! * [`msgpack`]: the full-state snapshot of ipfs-cluster's `state/dsstate` (`Marshal`):
 //!   msgpack `{"k", "v"}` entries of datastore key and protobuf.
 //!
-//! Both refuse malformed input with [`crate::Error::InvalidInput`] and never panic. The golden
+//! All refuse malformed input with [`crate::Error::InvalidInput`] and never panic. The golden
 //! fixtures in `core/testdata/golden/` (and their README) pin down every rule.
 
 pub mod gojson;

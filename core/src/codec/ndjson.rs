@@ -18,7 +18,7 @@
 //! * Times are RFC 3339 with nanoseconds and trailing zeros trimmed; Go's zero time (our `None`)
 //!   is `"0001-01-01T00:00:00Z"`, so `Some` of that very instant reads back as `None`. Times are written in UTC (`Z`): Go writes the exporting host's
 //!   local zone, which is UTC on the usual server or container. Go refuses to write years outside
-//!   0000–9999; pinvault writes them as chrono's signed extended years, which it reads back.
+//!   0000–9999, and so pinvault never stores them ([`Pin::validate`]).
 //! * `mode` and `type` are their names, peer IDs base58, multiaddrs their text form.
 //! * Strings escape `"`, `\`, control characters (`\n`, `\r`, `\t`, `\b`, `\f`, else
 //!   `\u00XX`), and, as Go's HTML escaping does, `<`, `>`, `&`, U+2028 and U+2029 as `\u003c`,
