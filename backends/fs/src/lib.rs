@@ -18,10 +18,14 @@
 //! compacted log; like Bitcask's keydir, with values too), and opening replays the log. That
 //! suits pinsets up to millions of pins; beyond, use RocksDB.
 //!
-//! Recovery tells a torn tail from damage: a bad or short record at the very end of the file is
-//! what a crash mid-append leaves, and is truncated (and fsynced); a bad record followed by any
-//! valid record is [`Error::Corrupt`] naming the file and offset, and nothing is skipped. Each
-//! record header checksums its own length, so a flipped length bit in the middle of the log
+//! Recovery tells a torn tail from damage (module `log`, "Recovery"): `pins.seq` records how
+//! much of the log is committed (updated with a second fsync per durable commit), so a bad
+//! or short record beyond it at the very end of the file is the torn write of a crash, and is
+//! truncated on a writable open (its bytes kept in `pins.log.quarantine-*`, with a warning);
+//! damage below it, committed records missing, a bad record followed by any valid record, or
+//! a missing `pins.log`/`pins.seq` are [`Error::Corrupt`] naming the file and offset, and
+//! nothing is changed. [`open_read_only`] reports a torn tail and writes nothing.
+//! Each record header checksums its own length, so a flipped length bit in the middle of the log
 //! cannot pass for a torn tail. The log is compacted (rewritten, fsynced, renamed over, the
 //! directory fsynced) when it is more than twice the live data and over 1 MiB.
 //!
@@ -118,7 +122,9 @@ pub use crate::publish::{
 pub const BACKEND: &str = "fs";
 
 /// The version of the directory layout (module `paths`), recorded in the store marker.
-pub const STORE_FORMAT: u32 = 1;
+/// 2: the store keeps `pins.seq` (module `log`), so a build that would not update it refuses
+/// the store instead of making it look damaged.
+pub const STORE_FORMAT: u32 = 2;
 
 /// Every crash point of the fs backend: the KV layer's commit points (the pin path) and the
 /// publication path's.
@@ -206,7 +212,33 @@ pub async fn open_with_mode(
         .map_err(|e| Error::backend(BACKEND, e))?
 }
 
+/// Opens the existing fs store in `path` read-only: nothing in the store is changed (no marker
+/// adoption, no torn-tail repair, no compaction); pin writes are refused with
+/// [`Error::Unsupported`]. A torn tail is reported and the records before it are read. A
+/// directory holding no store is [`Error::NoStore`]. The root's `LOCK` is still taken, and
+/// the publication probe still runs (it creates and removes files under `txn/`).
+pub async fn open_read_only(
+    path: impl AsRef<Path>,
+    options: FsOptions,
+    faults: FaultInjector,
+) -> Result<FsBackend> {
+    let path = path.as_ref().to_path_buf();
+    tokio::task::spawn_blocking(move || FsBackend::open_blocking_read_only(path, options, faults))
+        .await
+        .map_err(|e| Error::backend(BACKEND, e))?
+}
+
 impl FsBackend {
+    /// [`open_read_only`], blocking.
+    pub fn open_blocking_read_only(
+        path: PathBuf,
+        options: FsOptions,
+        faults: FaultInjector,
+    ) -> Result<Self> {
+        let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, OpenMode::MustExist)?;
+        Self::open_claimed(claim, path, options, true, faults)
+    }
+
     /// Opens (creating if needed) the store at `path`, blocking: takes the root's lock, replays
     /// the pin log, probes the filesystem for publication. Prefer [`open`] from async code.
     pub fn open_blocking(path: PathBuf, options: FsOptions, faults: FaultInjector) -> Result<Self> {
@@ -221,11 +253,24 @@ impl FsBackend {
         faults: FaultInjector,
     ) -> Result<Self> {
         let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?;
+        Self::open_claimed(claim, path, options, false, faults)
+    }
+
+    fn open_claimed(
+        claim: store_dir::Claim,
+        path: PathBuf,
+        options: FsOptions,
+        read_only: bool,
+        faults: FaultInjector,
+    ) -> Result<Self> {
         let root = Arc::new(paths::Root::open(&path)?);
-        let engine = FsLogEngine::open_in(root.clone(), &options)?;
+        let access = log::Access::of(&claim, read_only);
+        let engine = FsLogEngine::open_in(root.clone(), &options, access)?;
         let pins = KvBackend::open(engine, faults.clone())?;
         let publish = publish::Publish::open(root, options.durable, faults)?;
-        claim.commit()?;
+        if !read_only {
+            claim.commit()?;
+        }
         let mut capabilities = Capabilities::none(BACKEND);
         capabilities.persistent = true;
         capabilities.durable_on_return = options.durable;

@@ -1,6 +1,6 @@
 //! The fs backend against a hostile or damaged tree: planted symlinks (never followed, nothing
 //! outside the root read or written), look-alike names kept on different paths, a torn tail of
-//! the pin log (dropped), damage in the middle of it (refused, naming the offset), a second
+//! the pin log (dropped; more in `damage.rs`), damage in the middle of it (refused, naming the offset), a second
 //! instance on one root (refused), and compaction.
 
 use std::collections::BTreeMap;
@@ -232,8 +232,9 @@ fn log_len(store: &FsBackend) -> u64 {
     store.engine().log_len()
 }
 
-/// Cutting a few bytes off the end of the log (a crash mid-append) drops the last record at the
-/// next open, keeps everything before it, and the store goes on.
+/// Cutting a few bytes off the end of the log (a crash mid-append, before pins.seq recorded the
+/// record) drops the last record at the next open, keeps everything before it, and the store
+/// goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn torn_tail_is_dropped() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -241,9 +242,11 @@ async fn torn_tail_is_dropped() {
     let store = open_ok(&root).await;
     let v1 = store.put(full_pin(1), Precondition::Absent).await.expect("put 1");
     let after_first = log_len(&store);
+    let seq_before_crash = std::fs::read(root.join("pins.seq")).expect("read pins.seq");
     store.put(full_pin(2), Precondition::Absent).await.expect("put 2");
     let after_second = log_len(&store);
     drop(store);
+    std::fs::write(root.join("pins.seq"), seq_before_crash).expect("write pins.seq");
     let log = root.join("pins.log");
     assert_eq!(std::fs::metadata(&log).expect("stat").len(), after_second);
     let file = std::fs::OpenOptions::new().write(true).open(&log).expect("open log");
