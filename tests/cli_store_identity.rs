@@ -218,6 +218,8 @@ fn store_made_before_markers_is_adopted_once() {
     for backend in backends() {
         let path = store_with_a_pin(backend);
         std::fs::remove_file(path.join(MARKER)).unwrap();
+        // A writer adopts the store (commands that only read change nothing on fs).
+        expect(backend, &path, &["state", "migrate"], 0);
         let run = expect(backend, &path, &["pin", "ls"], 0);
         assert!(
             run.stdout.contains(CID),
@@ -515,4 +517,30 @@ fn help_lists_the_store_exit_codes() {
         assert!(help.contains(line), "{line:?} in {help}");
     }
     assert!(help.contains("--create"), "{help}");
+}
+
+/// A torn last record (bytes a crash left after the last commit): commands that only read list
+/// the committed pins and change no file; the next writer repairs it and keeps the bytes aside.
+#[test]
+fn read_only_commands_leave_a_torn_fs_log_alone_and_the_next_write_repairs_it() {
+    let path = store_with_a_pin("fs");
+    let log = path.join("pins.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(&[0x40, 0, 0, 0, 0xde, 0xad]); // a record cut short
+    std::fs::write(&log, &bytes).unwrap();
+    let before = snapshot(&path);
+    for args in [&["pin", "ls"][..], &["pin", "get", CID], &["state", "export"], &["state", "verify"]] {
+        let run = expect("fs", &path, args, 0);
+        assert!(args[1] != "ls" || run.stdout.contains(CID), "{args:?}: {}", run.stdout);
+        assert_eq!(snapshot(&path), before, "{args:?} changed the store");
+    }
+    expect("fs", &path, &["pin", "add", "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"], 0);
+    let quarantined: Vec<_> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("pins.log.quarantine-"))
+        .collect();
+    assert_eq!(quarantined.len(), 1, "the torn bytes are kept aside: {quarantined:?}");
+    let run = expect("fs", &path, &["pin", "ls"], 0);
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
 }

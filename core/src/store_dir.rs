@@ -108,8 +108,14 @@ pub enum OpenMode {
     /// Create the directory and a new store when there is none (writes and imports).
     #[default]
     CreateIfMissing,
-    /// Refuse with [`Error::NoStore`] when there is no store; create nothing (reads).
+    /// Refuse with [`Error::NoStore`] when there is no store; create nothing.
     MustExist,
+    /// As [`OpenMode::MustExist`], for commands that only read: a backend that can read
+    /// without writing changes nothing in the store (fs: no torn-tail repair, no compaction, no
+    /// marker adoption). RocksDB and sled open as in [`OpenMode::MustExist`]: their engines
+    /// write on open (lock file, info log, WAL replay), and a store made before markers is
+    /// adopted then.
+    ReadOnly,
 }
 
 /// How a store got its marker.
@@ -310,7 +316,7 @@ pub fn claim(dir: &Path, backend: &'static str, format: u32, mode: OpenMode) -> 
     };
     match inspect(dir, backend)? {
         Contents::Missing => match mode {
-            OpenMode::MustExist => Err(Error::NoStore {
+            OpenMode::MustExist | OpenMode::ReadOnly => Err(Error::NoStore {
                 path: dir.to_path_buf(),
             }),
             OpenMode::CreateIfMissing => {
@@ -348,7 +354,7 @@ pub fn claim(dir: &Path, backend: &'static str, format: u32, mode: OpenMode) -> 
                         )));
                     }
                     match mode {
-                        OpenMode::MustExist => Err(Error::NoStore {
+                        OpenMode::MustExist | OpenMode::ReadOnly => Err(Error::NoStore {
                             path: dir.to_path_buf(),
                         }),
                         OpenMode::CreateIfMissing => Ok(claim(State::New)),

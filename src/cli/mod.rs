@@ -145,7 +145,8 @@ enum StoreCommand {
 impl StoreCommand {
     /// Only adding pins, importing and publishing (or `--create`) may create the store: any
     /// other command on a store that does not exist is `NoStore` (exit 3), so a mistyped path
-    /// never becomes a new, empty store.
+    /// never becomes a new, empty store. Commands that only read open the store read-only, so
+    /// they never change it (no repair of a torn log tail: that is for the next writer).
     fn open_mode(&self, create: bool) -> pinvault::OpenMode {
         let creates = matches!(
             self,
@@ -153,8 +154,20 @@ impl StoreCommand {
                 | StoreCommand::State(state::StateCommand::Import { .. })
                 | StoreCommand::Publish { .. }
         );
+        let reads_only = matches!(
+            self,
+            StoreCommand::Pin(pin::PinCommand::Get { .. } | pin::PinCommand::Ls(_))
+                | StoreCommand::State(
+                    state::StateCommand::Export { .. }
+                        | state::StateCommand::Verify
+                        | state::StateCommand::Digest
+                )
+                | StoreCommand::Object(_)
+        );
         if create || creates {
             pinvault::OpenMode::CreateIfMissing
+        } else if reads_only {
+            pinvault::OpenMode::ReadOnly
         } else {
             pinvault::OpenMode::MustExist
         }

@@ -197,7 +197,7 @@ pub async fn open(
 }
 
 /// [`open`] in `mode`: with [`OpenMode::MustExist`] a directory holding no store is
-/// [`Error::NoStore`] and nothing is created.
+/// [`Error::NoStore`] and nothing is created; [`OpenMode::ReadOnly`] is [`open_read_only`].
 pub async fn open_with_mode(
     path: impl AsRef<Path>,
     options: FsOptions,
@@ -205,8 +205,9 @@ pub async fn open_with_mode(
     faults: FaultInjector,
 ) -> Result<FsBackend> {
     let path = path.as_ref().to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        FsBackend::open_blocking_with_mode(path, options, mode, faults)
+    tokio::task::spawn_blocking(move || match mode {
+        OpenMode::ReadOnly => FsBackend::open_blocking_read_only(path, options, faults),
+        _ => FsBackend::open_blocking_with_mode(path, options, mode, faults),
     })
     .await
         .map_err(|e| Error::backend(BACKEND, e))?
