@@ -9,21 +9,24 @@
 //! size, and a pinset that fits the budget never touches the disk.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufReader, BufWriter};
+use std::collections::{BinaryHeap, VecDeque};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
 
 use crate::{Error, Result};
 
 /// Records held in memory before a run is written: 64 MiB.
 pub const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
 
+/// Bytes of records read from one run per trip to the blocking pool.
+const REFILL_BYTES: usize = 256 * 1024;
+
 /// Collects `(key, record)` pairs and yields the records in key order.
 pub struct KeySorter {
     budget: usize,
     buffer: Vec<(String, Vec<u8>)>,
     buffered_bytes: usize,
-    runs: Vec<tokio::fs::File>,
+    runs: Vec<File>,
 }
 
 impl KeySorter {
@@ -47,26 +50,25 @@ impl KeySorter {
         self.runs.len()
     }
 
-    /// Writes the buffer as one sorted run.
+    /// Sorts the buffer and writes it as one run, on the blocking pool.
     async fn spill(&mut self) -> Result<()> {
         let mut records = std::mem::take(&mut self.buffer);
         self.buffered_bytes = 0;
-        records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let file = tokio::task::spawn_blocking(tempfile::tempfile)
-            .await
-            .map_err(|e| Error::backend("export sort", e))?
-            .map_err(io)?;
-        let mut out = BufWriter::new(tokio::fs::File::from_std(file));
-        for (key, record) in &records {
-            for part in [key.as_bytes(), record.as_slice()] {
-                out.write_u32(part.len() as u32).await.map_err(io)?;
-                out.write_all(part).await.map_err(io)?;
+        let run = blocking(move || {
+            records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let mut out = BufWriter::new(tempfile::tempfile()?);
+            for (key, record) in &records {
+                for part in [key.as_bytes(), record.as_slice()] {
+                    out.write_all(&(part.len() as u32).to_be_bytes())?;
+                    out.write_all(part)?;
+                }
             }
-        }
-        out.flush().await.map_err(io)?;
-        let mut file = out.into_inner();
-        file.rewind().await.map_err(io)?;
-        self.runs.push(file);
+            let mut file = out.into_inner().map_err(|e| e.into_error())?;
+            file.rewind()?;
+            Ok(file)
+        })
+        .await?;
+        self.runs.push(run);
         Ok(())
     }
 
@@ -79,13 +81,14 @@ impl KeySorter {
         if !self.buffer.is_empty() {
             self.spill().await?;
         }
-        let mut runs: Vec<BufReader<tokio::fs::File>> =
-            self.runs.into_iter().map(|f| BufReader::with_capacity(64 * 1024, f)).collect();
+        let mut runs = Vec::with_capacity(self.runs.len());
         let mut heap = BinaryHeap::new();
-        for (i, run) in runs.iter_mut().enumerate() {
-            if let Some((key, record)) = read_entry(run).await? {
+        for (i, file) in self.runs.into_iter().enumerate() {
+            let mut run = Run { reader: Some(BufReader::new(file)), pending: VecDeque::new() };
+            if let Some((key, record)) = run.next().await? {
                 heap.push(Reverse((key, i, record)));
             }
+            runs.push(run);
         }
         Ok(Sorted { memory: Vec::new(), runs, heap })
     }
@@ -95,7 +98,7 @@ impl KeySorter {
 pub struct Sorted {
     /// In-memory records, in reverse order (popped from the end).
     memory: Vec<(String, Vec<u8>)>,
-    runs: Vec<BufReader<tokio::fs::File>>,
+    runs: Vec<Run>,
     heap: BinaryHeap<Reverse<(String, usize, Vec<u8>)>>,
 }
 
@@ -106,30 +109,72 @@ impl Sorted {
             return Ok(Some(record));
         }
         let Some(Reverse((_, run, record))) = self.heap.pop() else { return Ok(None) };
-        if let Some((key, next)) = read_entry(&mut self.runs[run]).await? {
+        if let Some((key, next)) = self.runs[run].next().await? {
             self.heap.push(Reverse((key, run, next)));
         }
         Ok(Some(record))
     }
 }
 
-async fn read_entry(run: &mut BufReader<tokio::fs::File>) -> Result<Option<(String, Vec<u8>)>> {
-    let key_len = match run.read_u32().await {
-        Ok(n) => n as usize,
+/// One sorted run being merged: records read ahead in batches on the blocking pool.
+struct Run {
+    /// `None` once the run is exhausted.
+    reader: Option<BufReader<File>>,
+    pending: VecDeque<(String, Vec<u8>)>,
+}
+
+impl Run {
+    async fn next(&mut self) -> Result<Option<(String, Vec<u8>)>> {
+        if self.pending.is_empty() {
+            if let Some(mut reader) = self.reader.take() {
+                let (batch, more) = blocking(move || {
+                    let mut batch = VecDeque::new();
+                    let mut bytes = 0;
+                    while bytes < REFILL_BYTES {
+                        match read_entry(&mut reader)? {
+                            Some(entry) => {
+                                bytes += entry.0.len() + entry.1.len();
+                                batch.push_back(entry);
+                            }
+                            None => return Ok((batch, None)),
+                        }
+                    }
+                    Ok((batch, Some(reader)))
+                })
+                .await?;
+                self.pending = batch;
+                self.reader = more;
+            }
+        }
+        Ok(self.pending.pop_front())
+    }
+}
+
+fn read_entry(run: &mut BufReader<File>) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let mut len = [0u8; 4];
+    match run.read_exact(&mut len) {
+        Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(io(e)),
-    };
-    let mut key = vec![0; key_len];
-    run.read_exact(&mut key).await.map_err(io)?;
-    let record_len = run.read_u32().await.map_err(io)? as usize;
-    let mut record = vec![0; record_len];
-    run.read_exact(&mut record).await.map_err(io)?;
-    let key = String::from_utf8(key).map_err(|_| Error::corrupt("export sort run", "a key is not text"))?;
+        Err(e) => return Err(e),
+    }
+    let mut key = vec![0; u32::from_be_bytes(len) as usize];
+    run.read_exact(&mut key)?;
+    run.read_exact(&mut len)?;
+    let mut record = vec![0; u32::from_be_bytes(len) as usize];
+    run.read_exact(&mut record)?;
+    let key = String::from_utf8(key)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "a run's key is not text"))?;
     Ok(Some((key, record)))
 }
 
-fn io(e: std::io::Error) -> Error {
-    Error::backend("export sort", e)
+/// Runs file work on the blocking pool, as every engine call is.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::backend("export sort", e))?
+        .map_err(|e| Error::backend("export sort", e))
 }
 
 #[cfg(test)]
