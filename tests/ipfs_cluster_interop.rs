@@ -94,7 +94,10 @@ enum Outcome {
     Stored(Vec<Stored>),
     Refused(String),
     /// ipfs-cluster only: it accepted the input, but its state skips these entries.
-    Dropped { kept: Vec<Stored>, dropped: Vec<String> },
+    Dropped {
+        kept: Vec<Stored>,
+        dropped: Vec<String>,
+    },
 }
 
 struct Case {
@@ -156,7 +159,8 @@ fn go_verdicts(cases: &[Case]) -> Vec<Outcome> {
 /// What ipfs-cluster holds after storing `pin`, described as pvcluster describes it.
 fn describe(pin: &Pin) -> Stored {
     let go_bytes = protobuf::encode_pin(pin);
-    let as_go_holds_it = protobuf::decode_pin(&go_bytes).expect("Go's bytes of a stored pin decode");
+    let as_go_holds_it =
+        protobuf::decode_pin(&go_bytes).expect("Go's bytes of a stored pin decode");
     Stored {
         key: format!("/{}", msgpack::dsstate_key(&pin.cid)),
         proto: hex::encode(&go_bytes),
@@ -260,7 +264,10 @@ async fn disagreements(cases: &[Case]) -> Vec<String> {
     // The short peer IDs: ipfs-cluster cannot import its own export of them.
     for (case, verdict) in reimports.iter().zip(go_verdicts(&reimports)) {
         if !matches!(verdict, Outcome::Refused(_)) {
-            out.push(format!("{}: ipfs-cluster re-imports it, so refusing it is not justified", case.name));
+            out.push(format!(
+                "{}: ipfs-cluster re-imports it, so refusing it is not justified",
+                case.name
+            ));
         }
     }
     if !kept.is_empty() {
@@ -347,12 +354,16 @@ fn checked_in_cases() -> Vec<Case> {
     cases.extend(file_cases(&r.join("core/testdata/golden"), Some(TransferFormat::Protobuf)));
     cases.extend(file_cases(&r.join("fuzz/corpus/ndjson_import"), None));
     cases.extend(file_cases(&r.join("fuzz/corpus/msgpack_import"), None));
-    cases.extend(file_cases(&r.join("fuzz/corpus/protobuf_decode"), Some(TransferFormat::Protobuf)));
+    cases
+        .extend(file_cases(&r.join("fuzz/corpus/protobuf_decode"), Some(TransferFormat::Protobuf)));
     cases.extend(file_cases(
         &r.join("fuzz/regressions/protobuf_decode"),
         Some(TransferFormat::Protobuf),
     ));
-    cases.extend(file_cases(&r.join("interop/ipfs-cluster/testdata/cases"), Some(TransferFormat::Protobuf)));
+    cases.extend(file_cases(
+        &r.join("interop/ipfs-cluster/testdata/cases"),
+        Some(TransferFormat::Protobuf),
+    ));
     cases
 }
 
@@ -423,7 +434,12 @@ fn assert_no_disagreements(label: &str, found: Vec<String>) {
         found.is_empty(),
         "{label}: {} disagreements with ipfs-cluster v1.1.6:\n{}",
         found.len(),
-        found.iter().take(8).map(|d| d.chars().take(1500).collect::<String>()).collect::<Vec<_>>().join("\n")
+        found
+            .iter()
+            .take(8)
+            .map(|d| d.chars().take(1500).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -473,7 +489,11 @@ async fn generated_pins_agree_with_ipfs_cluster() {
 async fn exports_are_byte_identical_to_ipfs_cluster() {
     let gen = generated_held(GENERATED_PINS, GENERATED_SEED);
     let store = pinvault::open("memory:").await.expect("memory store");
-    store.state.import(&mut &gen[..], &ImportOptions::default(), &NoProgress).await.expect("import");
+    store
+        .state
+        .import(&mut &gen[..], &ImportOptions::default(), &NoProgress)
+        .await
+        .expect("import");
     let mut pebble_snapshot = Vec::new();
     for format in FORMATS {
         let theirs = go(&["export", format.as_str()], &gen);
@@ -489,7 +509,11 @@ async fn exports_are_byte_identical_to_ipfs_cluster() {
     let raft = go(&["export", "raft-snapshot"], &gen);
     let from_raft = pinvault::open("memory:").await.expect("memory store");
     let options = ImportOptions { format: TransferFormat::Msgpack, ..ImportOptions::default() };
-    from_raft.state.import(&mut &raft[..], &options, &NoProgress).await.expect("import raft snapshot");
+    from_raft
+        .state
+        .import(&mut &raft[..], &options, &NoProgress)
+        .await
+        .expect("import raft snapshot");
     let mut ours = Vec::new();
     from_raft.state.export(TransferFormat::Msgpack, &mut ours, &NoProgress).await.expect("export");
     assert_same_bytes("raft snapshot imported, exported as msgpack", &pebble_snapshot, &ours);
@@ -500,7 +524,11 @@ async fn exports_are_byte_identical_to_ipfs_cluster() {
 async fn ipfs_cluster_reads_back_what_pinvault_writes() {
     let gen = generated_held(GENERATED_PINS, GENERATED_SEED + 1);
     let store = pinvault::open("memory:").await.expect("memory store");
-    store.state.import(&mut &gen[..], &ImportOptions::default(), &NoProgress).await.expect("import");
+    store
+        .state
+        .import(&mut &gen[..], &ImportOptions::default(), &NoProgress)
+        .await
+        .expect("import");
     let pins = list(&*store.state).await;
     let mut expected: Vec<Stored> = pins.iter().map(describe).collect();
     expected.sort();
@@ -548,7 +576,11 @@ async fn large_ipfs_cluster_export_round_trips_through_every_embedded_backend() 
     let theirs = go(&["export", "ndjson"], &gen);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut urls = Vec::new();
-    for (scheme, enabled) in [("fs", cfg!(feature = "fs")), ("rocksdb", cfg!(feature = "rocksdb")), ("sled", cfg!(feature = "sled"))] {
+    for (scheme, enabled) in [
+        ("fs", cfg!(feature = "fs")),
+        ("rocksdb", cfg!(feature = "rocksdb")),
+        ("sled", cfg!(feature = "sled")),
+    ] {
         if enabled {
             urls.push(format!("{scheme}://{}", dir.path().join(scheme).display()));
         }
@@ -574,8 +606,11 @@ fn assert_same_bytes(label: &str, theirs: &[u8], ours: &[u8]) {
     if theirs == ours {
         return;
     }
-    let at = theirs.iter().zip(ours).position(|(a, b)| a != b).unwrap_or(theirs.len().min(ours.len()));
-    let window = |b: &[u8]| String::from_utf8_lossy(&b[at.saturating_sub(120)..(at + 200).min(b.len())]).into_owned();
+    let at =
+        theirs.iter().zip(ours).position(|(a, b)| a != b).unwrap_or(theirs.len().min(ours.len()));
+    let window = |b: &[u8]| {
+        String::from_utf8_lossy(&b[at.saturating_sub(120)..(at + 200).min(b.len())]).into_owned()
+    };
     panic!(
         "{label}: not byte-identical ({} bytes from ipfs-cluster, {} from pinvault), first \
          difference at byte {at}:\n  ipfs-cluster: {}\n  pinvault:     {}",

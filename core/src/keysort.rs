@@ -162,8 +162,9 @@ fn read_entry(run: &mut BufReader<File>) -> std::io::Result<Option<(String, Vec<
     run.read_exact(&mut len)?;
     let mut record = vec![0; u32::from_be_bytes(len) as usize];
     run.read_exact(&mut record)?;
-    let key = String::from_utf8(key)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "a run's key is not text"))?;
+    let key = String::from_utf8(key).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "a run's key is not text")
+    })?;
     Ok(Some((key, record)))
 }
 
@@ -197,7 +198,8 @@ mod tests {
 
     #[tokio::test]
     async fn in_memory_and_spilled_runs_give_the_same_order() {
-        let keys: Vec<String> = (0..500u32).map(|i| format!("K{:08}", i.wrapping_mul(2_654_435_761))).collect();
+        let keys: Vec<String> =
+            (0..500u32).map(|i| format!("K{:08}", i.wrapping_mul(2_654_435_761))).collect();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         let mut expected = keys.clone();
         expected.sort();

@@ -140,7 +140,9 @@ pub async fn export_from<S: PinState + ?Sized>(
         let mut record = Vec::with_capacity(512);
         match format {
             TransferFormat::Ndjson => {
-                record.extend_from_slice(ndjson::encode_pin_json(&protobuf::go_view(&pin)?).as_bytes());
+                record.extend_from_slice(
+                    ndjson::encode_pin_json(&protobuf::go_view(&pin)?).as_bytes(),
+                );
                 record.push(b'\n');
             }
             TransferFormat::Protobuf => protobuf::write_delimited(&mut record, &pin),
@@ -186,8 +188,7 @@ pub async fn import_into<S: PinState + ?Sized>(
         bytes_read: 0,
         bytes_reported: 0,
     };
-    let mut records =
-        RecordReader {
+    let mut records = RecordReader {
         reader,
         format: options.format,
         line: Vec::new(),
@@ -312,7 +313,9 @@ impl RecordReader<'_> {
         let entries = match msgpack::item(marker) {
             msgpack::Item::Map(n) => n,
             msgpack::Item::MapLen(width) => self.read_len(width, offset, &invalid).await?,
-            _ => return Err(invalid(format!("expected a msgpack map, found marker 0x{marker:02x}"))),
+            _ => {
+                return Err(invalid(format!("expected a msgpack map, found marker 0x{marker:02x}")))
+            }
         };
         let (mut key, mut value) = (None, None);
         for _ in 0..entries {
@@ -363,14 +366,19 @@ impl RecordReader<'_> {
             },
         };
         if width > MAX_RECORD_LEN {
-            return Err(invalid(format!("a field of {width} bytes exceeds the {MAX_RECORD_LEN}-byte limit")));
+            return Err(invalid(format!(
+                "a field of {width} bytes exceeds the {MAX_RECORD_LEN}-byte limit"
+            )));
         }
-        let skipped = tokio::io::copy(&mut (&mut *self.reader).take(width as u64), &mut tokio::io::sink())
-            .await
-            .map_err(|e| RecordError::Io(io_error(e)))?;
+        let skipped =
+            tokio::io::copy(&mut (&mut *self.reader).take(width as u64), &mut tokio::io::sink())
+                .await
+                .map_err(|e| RecordError::Io(io_error(e)))?;
         *offset += skipped;
         if skipped < width as u64 {
-            return Err(invalid(format!("truncated: a field announces {width} bytes, {skipped} remain")));
+            return Err(invalid(format!(
+                "truncated: a field announces {width} bytes, {skipped} remain"
+            )));
         }
         Ok(())
     }
@@ -416,12 +424,16 @@ impl RecordReader<'_> {
             msgpack::Item::Bytes(n) => n,
             msgpack::Item::BytesLen(width) => self.read_len(width, offset, invalid).await?,
             _ => {
-                return Err(invalid(format!("expected a msgpack str or bin, found marker 0x{marker:02x}")))
+                return Err(invalid(format!(
+                    "expected a msgpack str or bin, found marker 0x{marker:02x}"
+                )))
             }
         };
         let len = len as usize;
         if len > MAX_RECORD_LEN {
-            return Err(invalid(format!("a field of {len} bytes exceeds the {MAX_RECORD_LEN}-byte limit")));
+            return Err(invalid(format!(
+                "a field of {len} bytes exceeds the {MAX_RECORD_LEN}-byte limit"
+            )));
         }
         let mut field = Vec::new();
         let read = (&mut *self.reader)
@@ -431,7 +443,9 @@ impl RecordReader<'_> {
             .map_err(|e| RecordError::Io(io_error(e)))?;
         *offset += read as u64;
         if read < len {
-            return Err(invalid(format!("truncated: a field announces {len} bytes, {read} remain")));
+            return Err(invalid(format!(
+                "truncated: a field announces {len} bytes, {read} remain"
+            )));
         }
         Ok(field)
     }
@@ -489,7 +503,11 @@ impl RecordReader<'_> {
                     let want = pending.max(64 * 1024).min(MAX_RECORD_LEN + 1 - pending);
                     let mut read = 0;
                     while read < want {
-                        let chunk = self.reader.fill_buf().await.map_err(|e| RecordError::Io(io_error(e)))?;
+                        let chunk = self
+                            .reader
+                            .fill_buf()
+                            .await
+                            .map_err(|e| RecordError::Io(io_error(e)))?;
                         if chunk.is_empty() {
                             eof = true;
                             break;
@@ -515,7 +533,10 @@ impl RecordReader<'_> {
     /// Where the next value starts in the unread input: after the whitespace before it.
     fn value_start(&self) -> usize {
         let pending = &self.line[self.line_pos..];
-        pending.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')).unwrap_or(pending.len())
+        pending
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .unwrap_or(pending.len())
     }
 
     async fn next_frame(&mut self, offset: &mut u64) -> Result<Option<Pin>, RecordError> {

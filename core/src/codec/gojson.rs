@@ -168,7 +168,9 @@ impl Scanner<'_> {
                         self.at += 1;
                         let next = self.skip_space()?;
                         if next != b'"' {
-                            return Err(self.invalid(next, "looking for beginning of object key string"));
+                            return Err(
+                                self.invalid(next, "looking for beginning of object key string")
+                            );
                         }
                         self.key()?;
                         break;
@@ -219,7 +221,9 @@ impl Scanner<'_> {
                             for _ in 0..4 {
                                 let h = self.peek()?;
                                 if !h.is_ascii_hexdigit() {
-                                    return Err(self.invalid(h, "in \\u hexadecimal character escape"));
+                                    return Err(
+                                        self.invalid(h, "in \\u hexadecimal character escape")
+                                    );
                                 }
                                 self.at += 1;
                             }
@@ -286,7 +290,9 @@ impl Scanner<'_> {
         for &expected in word {
             let b = self.peek()?;
             if b != expected {
-                return Err(self.invalid(b, "in literal (expecting a letter of true, false or null)"));
+                return Err(
+                    self.invalid(b, "in literal (expecting a letter of true, false or null)")
+                );
             }
             self.at += 1;
         }
@@ -504,7 +510,11 @@ fn decode_rune(bytes: &[u8]) -> (char, usize) {
         Some(0xF0..=0xF4) => 4,
         _ => return ('\u{FFFD}', 1),
     };
-    match bytes.get(..width).and_then(|b| std::str::from_utf8(b).ok()).and_then(|s| s.chars().next()) {
+    match bytes
+        .get(..width)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|s| s.chars().next())
+    {
         Some(c) => (c, width),
         None => ('\u{FFFD}', 1),
     }
@@ -541,7 +551,10 @@ mod tests {
         assert_eq!(values(b"  \n").len(), 0);
         assert_eq!(values(b"1 2").len(), 2);
         assert_eq!(next_value(b"12", false), Scan::Incomplete);
-        assert_eq!(next_value(b"{\"a\":", true), Scan::Invalid("unexpected end of JSON input".into()));
+        assert_eq!(
+            next_value(b"{\"a\":", true),
+            Scan::Invalid("unexpected end of JSON input".into())
+        );
         assert!(matches!(next_value(b"\xef\xbb\xbf{}", true), Scan::Invalid(_)));
         assert!(matches!(next_value(b"{\"a\" 1}", true), Scan::Invalid(_)));
         assert!(matches!(next_value(b"[01]", true), Scan::Invalid(_)));
@@ -551,7 +564,10 @@ mod tests {
     #[test]
     fn strings_unquote_as_go_does() {
         let v = parse(b"\"a\\ud800b\\ud83d\\ude00\\u00e9\xff\xe2\x82\"");
-        assert_eq!(v, Value::String("a\u{FFFD}b\u{1F600}\u{e9}\u{FFFD}\u{FFFD}\u{FFFD}".into(), true));
+        assert_eq!(
+            v,
+            Value::String("a\u{FFFD}b\u{1F600}\u{e9}\u{FFFD}\u{FFFD}\u{FFFD}".into(), true)
+        );
         assert_eq!(parse(b"\"\\ud800\\u0041\""), Value::String("\u{FFFD}A".into(), true));
     }
 

@@ -122,7 +122,9 @@ pub fn decode_pin_json(json: impl AsRef<[u8]>) -> Result<Pin> {
         gojson::Scan::Value { start, end } => (start, end),
         gojson::Scan::End => return Err(bad("no JSON value".into())),
         gojson::Scan::Invalid(why) => return Err(bad(format!("does not parse: {why}"))),
-        gojson::Scan::Incomplete => return Err(bad("does not parse: unexpected end of JSON input".into())),
+        gojson::Scan::Incomplete => {
+            return Err(bad("does not parse: unexpected end of JSON input".into()))
+        }
     };
     if !matches!(gojson::next_value(&json[end..], true), gojson::Scan::End) {
         return Err(bad("does not parse: invalid character after top-level value".into()));
@@ -132,21 +134,20 @@ pub fn decode_pin_json(json: impl AsRef<[u8]>) -> Result<Pin> {
 
 /// The pin of one value found by [`gojson::next_value`].
 pub(crate) fn decode_value(value: gojson::Value) -> Result<Pin> {
-    let members = match value {
-        gojson::Value::Object(members) => members,
-        gojson::Value::Null => {
-            return Err(Error::invalid(
+    let members =
+        match value {
+            gojson::Value::Object(members) => members,
+            gojson::Value::Null => return Err(Error::invalid(
                 "JSON pin",
                 "null: ipfs-cluster would store a pin without a CID, which its own listing skips",
-            ))
-        }
-        other => {
-            return Err(Error::invalid(
-                "JSON pin",
-                format!("cannot unmarshal {} into Go value of type api.Pin", other.kind()),
-            ))
-        }
-    };
+            )),
+            other => {
+                return Err(Error::invalid(
+                    "JSON pin",
+                    format!("cannot unmarshal {} into Go value of type api.Pin", other.kind()),
+                ))
+            }
+        };
     let mut pin = GoPin::default();
     for (key, value) in members {
         let Some(field) = FIELDS.iter().copied().find(|name| fold_eq(&key, name)) else { continue };
@@ -229,7 +230,9 @@ impl GoPin {
             "shard_size" => match v {
                 V::Null => Ok(()),
                 V::Number(n) => {
-                    self.shard_size = n.parse().map_err(|_| format!("cannot unmarshal number {n} into uint64"))?;
+                    self.shard_size = n
+                        .parse()
+                        .map_err(|_| format!("cannot unmarshal number {n} into uint64"))?;
                     Ok(())
                 }
                 other => Err(type_error(&other, "uint64")),
@@ -328,7 +331,9 @@ fn set_int(slot: &mut i64, v: gojson::Value) -> std::result::Result<(), Why> {
     match v {
         gojson::Value::Null => Ok(()),
         gojson::Value::Number(n) => {
-            *slot = n.parse().map_err(|_| format!("cannot unmarshal number {n} into Go value of type int"))?;
+            *slot = n
+                .parse()
+                .map_err(|_| format!("cannot unmarshal number {n} into Go value of type int"))?;
             Ok(())
         }
         other => Err(type_error(&other, "int")),
@@ -369,8 +374,8 @@ fn go_decode_cid(s: &str) -> Result<cid::Cid> {
     if s.len() == 46 && s.starts_with("Qm") {
         return parse_cid(s).map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")));
     }
-    let (_, bytes) = cid::multibase::decode(s)
-        .map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")))?;
+    let (_, bytes) =
+        cid::multibase::decode(s).map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")))?;
     cid_from_bytes(&bytes).map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")))
 }
 
@@ -380,9 +385,12 @@ fn set_time(slot: &mut Option<DateTime<Utc>>, v: gojson::Value) -> std::result::
         gojson::Value::Null => Ok(()),
         gojson::Value::String(s, escaped) => {
             if escaped {
-                return Err(format!("{s:?}: Go reads a time from the raw string, escapes included"));
+                return Err(format!(
+                    "{s:?}: Go reads a time from the raw string, escapes included"
+                ));
             }
-            *slot = parse_go_time(&s).ok_or_else(|| format!("parsing time {s:?} as RFC 3339 failed"))?;
+            *slot = parse_go_time(&s)
+                .ok_or_else(|| format!("parsing time {s:?} as RFC 3339 failed"))?;
             Ok(())
         }
         _ => Err("Time.UnmarshalJSON: input is not a JSON string".into()),
@@ -476,12 +484,19 @@ fn parse_go_time(s: &str) -> Option<Option<DateTime<Utc>>> {
             if !field.iter().all(u8::is_ascii_digit) {
                 return None;
             }
-            let (h, m) = (u32::from(h1 - b'0') * 10 + u32::from(h2 - b'0'), u32::from(m1 - b'0') * 10 + u32::from(m2 - b'0'));
+            let (h, m) = (
+                u32::from(h1 - b'0') * 10 + u32::from(h2 - b'0'),
+                u32::from(m1 - b'0') * 10 + u32::from(m2 - b'0'),
+            );
             if h > 23 || m > 59 {
                 return None;
             }
             let secs = i64::from(h * 3600 + m * 60);
-            if *sign == b'-' { -secs } else { secs }
+            if *sign == b'-' {
+                -secs
+            } else {
+                secs
+            }
         }
         _ => return None,
     };

@@ -173,7 +173,9 @@ pub fn decode_pin_for_key(bytes: &[u8], cid: cid::Cid) -> Result<Pin> {
 /// `ProtoUnmarshal`): what its exports, and so pinvault's, write.
 pub fn go_view(pin: &Pin) -> Result<Pin> {
     decode_pin(&encode_pin(pin)).map_err(|e| match e {
-        Error::InvalidInput { what, reason } => Error::corrupt(format!("pin {} ({what})", pin.cid), reason),
+        Error::InvalidInput { what, reason } => {
+            Error::corrupt(format!("pin {} ({what})", pin.cid), reason)
+        }
         other => other,
     })
 }
