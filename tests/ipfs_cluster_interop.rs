@@ -456,30 +456,22 @@ async fn checked_in_inputs_agree_with_ipfs_cluster() {
 #[tokio::test(flavor = "multi_thread")]
 async fn generated_pins_agree_with_ipfs_cluster() {
     let gen = generated(GENERATED_PINS, GENERATED_SEED);
-    let mut cases: Vec<Case> = gen
-        .split_inclusive(|b| *b == b'\n')
-        .enumerate()
-        .map(|(i, line)| Case {
-            name: format!("gen[{i}]"),
-            format: TransferFormat::Ndjson,
-            input: line.to_vec(),
-        })
-        .collect();
-    assert_eq!(cases.len(), GENERATED_PINS);
+    let lines: Vec<Vec<u8>> = gen.split_inclusive(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
     let frames = split_frames(&go(&["export", "protobuf"], &gen));
-    assert_eq!(frames.len(), GENERATED_PINS, "ipfs-cluster keeps every generated pin");
-    cases.extend(frames.into_iter().enumerate().map(|(i, f)| Case {
-        name: format!("gen-proto[{i}]"),
-        format: TransferFormat::Protobuf,
-        input: f,
-    }));
     let entries = split_snapshot(&go(&["export", "msgpack"], &gen));
-    assert_eq!(entries.len(), GENERATED_PINS, "ipfs-cluster's snapshot holds every generated pin");
-    cases.extend(entries.into_iter().enumerate().map(|(i, e)| Case {
-        name: format!("gen-msgpack[{i}]"),
-        format: TransferFormat::Msgpack,
-        input: e,
-    }));
+    let mut cases = Vec::new();
+    for (label, format, inputs) in [
+        ("gen", TransferFormat::Ndjson, lines),
+        ("gen-proto", TransferFormat::Protobuf, frames),
+        ("gen-msgpack", TransferFormat::Msgpack, entries),
+    ] {
+        assert_eq!(inputs.len(), GENERATED_PINS, "{label}: ipfs-cluster keeps every generated pin");
+        cases.extend(inputs.into_iter().enumerate().map(|(i, input)| Case {
+            name: format!("{label}[{i}]"),
+            format,
+            input,
+        }));
+    }
     tally("generated", &cases);
     assert_no_disagreements("generated", disagreements(&cases).await);
 }
