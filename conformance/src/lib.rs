@@ -93,9 +93,9 @@ pub mod differential;
 pub mod dir_harness;
 pub mod faults;
 pub mod fixtures;
+pub mod harness;
 pub mod kill;
 pub mod kv_migration;
-pub mod harness;
 pub mod list;
 pub mod preconditions;
 pub mod publication;
@@ -153,6 +153,7 @@ macro_rules! __conformance_checks {
                 staged_objects_are_invisible, finalize_publishes_whole_set, manifest_only_set_publishes,
                 finalize_of_published_set_already_exists, abort_removes_staged, abort_leaves_published_alone,
                 sweep_removes_only_old_staged, list_shows_published_in_key_order, hostile_names_are_refused,
+                names_have_one_spelling,
                 object_size_limit_is_enforced, oversized_manifest_is_refused,
                 finalize_with_foreign_or_duplicate_object_is_invalid, finalize_reports_errors_in_contract_order,
                 unknown_objects_are_not_found, publication_survives_reopen,

@@ -25,7 +25,9 @@
 //!   and never touches published data. `sweep(cutoff)` removes staged objects staged strictly
 //!   before `cutoff` — the leftovers of crashed writers — and nothing else.
 //! * **Names.** Set and object names are [`SetName`]/[`ObjectName`], which refuse `..`, absolute
-//!   paths, NUL, control characters, empty and oversized names, so no name escapes the store.
+//!   paths, NUL, control characters, empty and oversized names, so no name escapes the store,
+//!   and names not in Unicode NFC or carrying bidirectional or invisible formatting characters,
+//!   so one visible name has one spelling (see [`crate::name`]).
 //!   An object is identified by the pair `(set, name)`: set `a/b` with object `c` and set `a`
 //!   with object `b/c` are two objects even though both print as `a/b/c`. Path-based backends
 //!   must encode the pair so the two never land on one path; `list` yields both, ordered by set.
