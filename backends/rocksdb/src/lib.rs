@@ -60,14 +60,18 @@
 //! insert-if-absent looks up a key that is usually missing.
 #![deny(missing_docs)]
 
+mod lock;
+mod repair;
+
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use pinvault_core::kv::{KvBackend, KvEngine, KvWrite, Table};
 use pinvault_core::store_dir;
-use pinvault_core::{Error, FaultInjector, OpenMode, PathProblem, Result};
+use pinvault_core::{Error, FaultInjector, OpenMode, PathProblem, RepairReport, Result};
 use rocksdb::{
-    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBRecoveryMode, Direction,
-    ErrorKind, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBRecoveryMode, Direction, ErrorKind,
+    IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
 
 /// The backend's name in capabilities, errors and its store marker.
@@ -91,20 +95,37 @@ pub type RocksBackend = KvBackend<RocksEngine>;
 pub struct RocksOptions {
     /// fsync the WAL on every commit (`WriteOptions::set_sync`).
     pub sync: bool,
+    /// How long a writable open waits for another process (or another handle in this
+    /// process) to release the store's `LOCK` before it fails with [`Error::Unavailable`];
+    /// zero (the default) fails at once. Read-only opens take no lock and never wait.
+    pub lock_wait: Duration,
 }
 
 impl Default for RocksOptions {
     /// Synced: pinvault's default is never to acknowledge what a crash can take back.
     fn default() -> Self {
-        RocksOptions { sync: true }
+        RocksOptions {
+            sync: true,
+            lock_wait: Duration::ZERO,
+        }
     }
 }
 
 /// A RocksDB database with one column family per table.
 pub struct RocksEngine {
+    // Declared before the lock: fields drop in order, and the lock must outlive the database.
     db: DB,
+    _lock: Option<lock::StoreLock>,
     sync: bool,
     path: PathBuf,
+    recovery: Recovery,
+}
+
+/// What an open did to the store before RocksDB replayed it (a torn WAL tail quarantined).
+#[derive(Clone, Debug, Default)]
+struct Recovery {
+    actions: Vec<String>,
+    quarantined: Vec<PathBuf>,
 }
 
 /// The error for a RocksDB failure on the store at `path`: corruption is [`Error::Corrupt`]
@@ -190,7 +211,9 @@ impl RocksEngine {
 
     /// Opens the database in directory `path` after the store directory rule
     /// ([`pinvault_core::store_dir`]); with [`OpenMode::MustExist`] a directory holding no
-    /// store is [`Error::NoStore`] and nothing is created.
+    /// store is [`Error::NoStore`] and nothing is created. A writable open takes the store's
+    /// lock first, waiting up to [`RocksOptions::lock_wait`]; [`OpenMode::ReadOnly`] takes no
+    /// lock and writes nothing (see the crate docs).
     pub fn open_with_mode(
         path: impl AsRef<Path>,
         options: &RocksOptions,
@@ -198,12 +221,48 @@ impl RocksEngine {
     ) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?;
+        if mode == OpenMode::ReadOnly {
+            // A store made before markers is read as it is: adopting it would write.
+            drop(claim);
+            return Self::open_read_only(path, options);
+        }
+        let held = lock::acquire(&path, options.lock_wait)?;
+        let recovery = Recovery::default();
         let mut db_options = db_options();
         db_options.create_if_missing(claim.is_new());
         let db = DB::open_cf_descriptors(&db_options, &path, column_families())
             .map_err(|e| open_error(&path, e, !claim.is_new()))?;
         claim.commit()?;
-        Ok(RocksEngine { db, sync: options.sync, path })
+        Ok(RocksEngine {
+            db,
+            _lock: Some(held),
+            sync: options.sync,
+            path,
+            recovery,
+        })
+    }
+
+    fn open_read_only(path: PathBuf, options: &RocksOptions) -> Result<Self> {
+        let db = DB::open_cf_descriptors_read_only(&db_options(), &path, column_families(), false)
+            .map_err(|e| open_error(&path, e, true))?;
+        Ok(RocksEngine {
+            db,
+            _lock: None,
+            sync: options.sync,
+            path,
+            recovery: Recovery::default(),
+        })
+    }
+
+    /// What this open did before RocksDB replayed the store, one line per step (a torn WAL
+    /// tail quarantined); empty for most opens.
+    pub fn open_actions(&self) -> &[String] {
+        &self.recovery.actions
+    }
+
+    /// The quarantine files this open wrote.
+    pub fn open_quarantined(&self) -> &[PathBuf] {
+        &self.recovery.quarantined
     }
 
     /// The directory of the database.
@@ -218,7 +277,10 @@ impl RocksEngine {
 
     fn cf(&self, table: Table) -> Result<&ColumnFamily> {
         self.db.cf_handle(table.name()).ok_or_else(|| {
-            Error::corrupt(self.path.display().to_string(), format!("no column family {}", table.name()))
+            Error::corrupt(
+                self.path.display().to_string(),
+                format!("no column family {}", table.name()),
+            )
         })
     }
 }
@@ -242,7 +304,9 @@ impl KvEngine for RocksEngine {
     }
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.db.get_cf(self.cf(table)?, key).map_err(|e| engine_error(&self.path, e))
+        self.db
+            .get_cf(self.cf(table)?, key)
+            .map_err(|e| engine_error(&self.path, e))
     }
 
     fn scan(
@@ -257,7 +321,10 @@ impl KvEngine for RocksEngine {
             _ => prefix,
         };
         // An iterator reads the implicit snapshot taken when it is created.
-        let iter = self.db.iterator_cf(self.cf(table)?, IteratorMode::From(start, Direction::Forward));
+        let iter = self.db.iterator_cf(
+            self.cf(table)?,
+            IteratorMode::From(start, Direction::Forward),
+        );
         let mut out = Vec::new();
         for item in iter {
             let (k, v) = item.map_err(|e| engine_error(&self.path, e))?;
@@ -282,7 +349,9 @@ impl KvEngine for RocksEngine {
         }
         let mut options = WriteOptions::default();
         options.set_sync(self.sync);
-        self.db.write_opt(batch, &options).map_err(|e| engine_error(&self.path, e))
+        self.db
+            .write_opt(batch, &options)
+            .map_err(|e| engine_error(&self.path, e))
     }
 }
 
@@ -295,6 +364,33 @@ pub async fn open(
     open_with_mode(path, options, OpenMode::CreateIfMissing, faults).await
 }
 
+/// Repairs the RocksDB store in `path` (`pinvault state repair`) on tokio's blocking pool: a
+/// store that opens is left as the open leaves it; one that is [`Error::Corrupt`] has its files
+/// kept in a quarantine directory inside it, is rebuilt by RocksDB's `RepairDB`, and is opened
+/// again to prove it works. The report lists the steps and the quarantine paths.
+pub async fn repair(path: impl AsRef<Path>, options: RocksOptions) -> Result<RepairReport> {
+    let path = path.as_ref().to_path_buf();
+    tokio::task::spawn_blocking(move || repair_blocking(&path, &options))
+        .await
+        .map_err(|e| Error::backend(BACKEND, e))?
+}
+
+/// [`repair`] on the calling thread, which may block for as long as the repair takes.
+pub fn repair_blocking(path: impl AsRef<Path>, options: &RocksOptions) -> Result<RepairReport> {
+    repair::repair_blocking(path.as_ref(), options)
+}
+
+/// An I/O failure at `path`: [`Error::Path`] for a [`PathProblem`], else a backend error
+/// naming the path.
+fn io_error(path: &Path, e: std::io::Error) -> Error {
+    Error::from_path_io(path, e).unwrap_or_else(|e| {
+        Error::backend(
+            BACKEND,
+            std::io::Error::new(e.kind(), format!("{}: {e}", path.display())),
+        )
+    })
+}
+
 /// [`open`] in `mode` (see [`RocksEngine::open_with_mode`]).
 pub async fn open_with_mode(
     path: impl AsRef<Path>,
@@ -303,5 +399,9 @@ pub async fn open_with_mode(
     faults: FaultInjector,
 ) -> Result<RocksBackend> {
     let path = path.as_ref().to_path_buf();
-    KvBackend::open_async(move || RocksEngine::open_with_mode(path, &options, mode), faults).await
+    KvBackend::open_async(
+        move || RocksEngine::open_with_mode(path, &options, mode),
+        faults,
+    )
+    .await
 }

@@ -58,12 +58,20 @@ pub type SledBackend = KvBackend<SledEngine>;
 pub struct SledOptions {
     /// Flush (fsync) after every write, so a returned write survives a crash.
     pub durable: bool,
+    /// How long an open waits for another process to release the store's lock before it
+    /// fails with [`Error::Unavailable`]; the open always waits at least [`LOCK_WAIT`] (the
+    /// time sled takes to release the lock of a handle dropped in this process). Zero (the
+    /// default) means just that.
+    pub lock_wait: std::time::Duration,
 }
 
 impl Default for SledOptions {
     /// Durable: pinvault's default is never to acknowledge what a crash can take back.
     fn default() -> Self {
-        SledOptions { durable: true }
+        SledOptions {
+            durable: true,
+            lock_wait: std::time::Duration::ZERO,
+        }
     }
 }
 
@@ -101,7 +109,10 @@ fn engine_error(path: &Path, e: sled::Error) -> Error {
 }
 
 fn index(table: Table) -> usize {
-    Table::ALL.iter().position(|t| *t == table).unwrap_or_default()
+    Table::ALL
+        .iter()
+        .position(|t| *t == table)
+        .unwrap_or_default()
 }
 
 impl SledEngine {
@@ -127,6 +138,7 @@ impl SledEngine {
         let path = path.as_ref().to_path_buf();
         let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?;
         let started = std::time::Instant::now();
+        let wait = options.lock_wait.max(LOCK_WAIT);
         let mut pause = std::time::Duration::from_millis(10);
         let db = loop {
             match sled::Config::new().path(&path).open() {
@@ -135,7 +147,7 @@ impl SledEngine {
                 Err(sled::Error::Io(e))
                     if (e.kind() == std::io::ErrorKind::WouldBlock
                         || e.to_string().contains("could not acquire lock"))
-                        && started.elapsed() < LOCK_WAIT =>
+                        && started.elapsed() < wait =>
                 {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(std::time::Duration::from_millis(200));
@@ -158,7 +170,13 @@ impl SledEngine {
             .map(|t| db.open_tree(t.name()).map_err(|e| engine_error(&path, e)))
             .collect::<Result<Vec<_>>>()?;
         claim.commit()?;
-        Ok(SledEngine { db, trees, gate: RwLock::new(()), durable: options.durable, path })
+        Ok(SledEngine {
+            db,
+            trees,
+            gate: RwLock::new(()),
+            durable: options.durable,
+            path,
+        })
     }
 
     /// The directory of the database.
@@ -173,7 +191,9 @@ impl SledEngine {
 
 impl std::fmt::Debug for SledEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SledEngine").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("SledEngine")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -187,7 +207,11 @@ impl KvEngine for SledEngine {
     }
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree(table).get(key).map_err(|e| engine_error(&self.path, e))?.map(|v| v.to_vec()))
+        Ok(self
+            .tree(table)
+            .get(key)
+            .map_err(|e| engine_error(&self.path, e))?
+            .map(|v| v.to_vec()))
     }
 
     fn scan(
@@ -201,9 +225,15 @@ impl KvEngine for SledEngine {
             Some(a) if a >= prefix => Bound::Excluded(a),
             _ => Bound::Included(prefix),
         };
-        let _gate = self.gate.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _gate = self
+            .gate
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut out = Vec::new();
-        for item in self.tree(table).range::<&[u8], _>((lower, Bound::Unbounded)) {
+        for item in self
+            .tree(table)
+            .range::<&[u8], _>((lower, Bound::Unbounded))
+        {
             let (k, v) = item.map_err(|e| engine_error(&self.path, e))?;
             if !k.starts_with(prefix) || out.len() >= limit {
                 break;
@@ -215,7 +245,10 @@ impl KvEngine for SledEngine {
 
     fn write(&self, writes: Vec<KvWrite>) -> Result<()> {
         {
-            let _gate = self.gate.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let _gate = self
+                .gate
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             self.trees
                 .as_slice()
                 .transaction(|tx| {
@@ -262,5 +295,9 @@ pub async fn open_with_mode(
     faults: FaultInjector,
 ) -> Result<SledBackend> {
     let path = path.as_ref().to_path_buf();
-    KvBackend::open_async(move || SledEngine::open_with_mode(path, &options, mode), faults).await
+    KvBackend::open_async(
+        move || SledEngine::open_with_mode(path, &options, mode),
+        faults,
+    )
+    .await
 }
