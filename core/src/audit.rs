@@ -145,29 +145,23 @@ pub async fn verify_views(state: &dyn PinState) -> Result<ViewReport> {
             }
         }
         for cid in expected.difference(&seen) {
-            report.problem(format!(
-                "pins_by_peer({peer}) misses {cid}, which is allocated to it"
-            ));
+            report.problem(format!("pins_by_peer({peer}) misses {cid}, which is allocated to it"));
         }
         for cid in seen.difference(expected) {
-            report.problem(format!(
-                "pins_by_peer({peer}) yields {cid}, which is not allocated to it"
-            ));
+            report.problem(format!("pins_by_peer({peer}) yields {cid}, which is not allocated to it"));
         }
     }
 
     let bound = match expiring.last() {
-        Some((latest, cid)) => latest
-            .checked_add_signed(TimeDelta::seconds(1))
-            .ok_or_else(|| {
-                Error::corrupt(
-                    format!("pin {cid}"),
-                    format!(
+        Some((latest, cid)) => latest.checked_add_signed(TimeDelta::seconds(1)).ok_or_else(|| {
+            Error::corrupt(
+                format!("pin {cid}"),
+                format!(
                     "expire_at {latest} is too close to the latest representable time to bound \
                      the expiry queue after it"
                 ),
-                )
-            })?,
+            )
+        })?,
         None => Utc::now() + TimeDelta::days(1),
     };
     let mut listed = Vec::new();
@@ -186,9 +180,7 @@ pub async fn verify_views(state: &dyn PinState) -> Result<ViewReport> {
         report.problem(format!("expiring_before misses {cid} (expires {at})"));
     }
     for (at, cid) in listed_set.difference(&expiring) {
-        report.problem(format!(
-            "expiring_before yields {cid} at {at}, which the pin does not have"
-        ));
+        report.problem(format!("expiring_before yields {cid} at {at}, which the pin does not have"));
     }
     Ok(report)
 }
@@ -270,10 +262,7 @@ mod tests {
         }
 
         async fn get(&self, _: &Cid) -> Result<Versioned> {
-            Ok(Versioned {
-                pin: self.0.clone(),
-                version: Version::from_u64(1),
-            })
+            Ok(Versioned { pin: self.0.clone(), version: Version::from_u64(1) })
         }
 
         fn list(&self, _: Option<Cursor>) -> BoxStream<'_, Result<ListEntry>> {
@@ -295,22 +284,13 @@ mod tests {
 
         fn expiring_before(&self, before: DateTime<Utc>) -> BoxStream<'_, Result<Expiry>> {
             let expiry = self.0.options.expire_at.filter(|at| *at < before);
-            let expiry = expiry.map(|expire_at| {
-                Ok(Expiry {
-                    expire_at,
-                    cid: self.0.cid,
-                })
-            });
+            let expiry = expiry.map(|expire_at| Ok(Expiry { expire_at, cid: self.0.cid }));
             stream::iter(expiry).boxed()
         }
 
         async fn placement(&self, cid: &Cid) -> Result<Placement> {
             let desired = self.0.allocations.iter().cloned().collect();
-            Ok(Placement {
-                cid: *cid,
-                desired,
-                actual: BTreeSet::new(),
-            })
+            Ok(Placement { cid: *cid, desired, actual: BTreeSet::new() })
         }
 
         async fn record_placement(&self, _: &Cid, _: BTreeSet<PeerId>) -> Result<()> {
@@ -331,9 +311,7 @@ mod tests {
 
     #[tokio::test]
     async fn verify_views_at_the_ends_of_time_reports_instead_of_panicking() {
-        let latest = verify_views(&expiring_at(DateTime::<Utc>::MAX_UTC))
-            .await
-            .unwrap_err();
+        let latest = verify_views(&expiring_at(DateTime::<Utc>::MAX_UTC)).await.unwrap_err();
         assert!(matches!(latest, Error::Corrupt { .. }), "{latest}");
         assert!(latest.to_string().contains("expire_at"), "{latest}");
 
@@ -357,9 +335,12 @@ mod tests {
             let Some(at) = DateTime::<Utc>::from_timestamp(secs, nanos) else { return Ok(()) };
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
             match runtime.block_on(verify_views(&expiring_at(at))) {
-                Ok(report) => proptest::prop_assert!(report.is_consistent(), "{at}: {:?}", report.problems),
+                Ok(report) => {
+                    proptest::prop_assert!(report.is_consistent(), "{at}: {:?}", report.problems)
+                }
                 Err(e) => proptest::prop_assert!(
-                    matches!(e, Error::Corrupt { .. }) && at > DateTime::<Utc>::MAX_UTC - TimeDelta::seconds(1),
+                    matches!(e, Error::Corrupt { .. })
+                        && at > DateTime::<Utc>::MAX_UTC - TimeDelta::seconds(1),
                     "{at}: {e}"
                 ),
             }

@@ -62,18 +62,14 @@ fn check(kind: &str, s: &str) -> Result<()> {
     }
     if !unicode_normalization::is_nfc(s) {
         let nfc: String = s.nfc().collect();
-        return bad(&format!(
-            "must be in Unicode NFC; the NFC spelling is {nfc:?}"
-        ));
+        return bad(&format!("must be in Unicode NFC; the NFC spelling is {nfc:?}"));
     }
     for segment in s.split('/') {
         match segment {
             "" => return bad("must not contain an empty segment ('//')"),
             "." | ".." => return bad("must not contain '.' or '..' segments"),
             seg if seg.starts_with(RESERVED_PREFIX) => {
-                return bad(&format!(
-                    "segments starting with {RESERVED_PREFIX:?} are reserved"
-                ))
+                return bad(&format!("segments starting with {RESERVED_PREFIX:?} are reserved"))
             }
             _ => {}
         }
@@ -88,10 +84,7 @@ fn is_bidi_control(c: char) -> bool {
 
 /// Characters that render as nothing and that no script needs inside a name.
 fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}' | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
-    )
+    matches!(c, '\u{00AD}' | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
 }
 
 macro_rules! name_type {
@@ -194,28 +187,10 @@ mod tests {
     fn refuses_hostile_names() {
         let long = "x".repeat(MAX_NAME_BYTES + 1);
         for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../../x",
-            "a/./b",
-            "..",
-            ".",
-            "a//b",
-            "a/",
-            "nul\0byte",
-            "tab\there",
-            "back\\slash",
-            "_pinvault/manifest",
-            "a/_pinvault_staging",
-            long.as_str(),
-            "cafe\u{301}",
-            "a/\u{202E}gpj.exe",
-            "in\u{2066}visible",
-            "zero\u{200B}width",
-            "\u{FEFF}bom",
-            "soft\u{AD}hyphen",
-            "mark\u{200F}",
+            "", "/etc/passwd", "../x", "a/../../x", "a/./b", "..", ".", "a//b", "a/", "nul\0byte",
+            "tab\there", "back\\slash", "_pinvault/manifest", "a/_pinvault_staging", long.as_str(),
+            "cafe\u{301}", "a/\u{202E}gpj.exe", "in\u{2066}visible", "zero\u{200B}width", "\u{FEFF}bom",
+            "soft\u{AD}hyphen", "mark\u{200F}",
         ] {
             assert!(
                 matches!(ObjectName::new(bad), Err(Error::InvalidInput { .. })),
