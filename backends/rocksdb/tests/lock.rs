@@ -1,0 +1,140 @@
+//! The store's writer lock: another process (a child running this binary) or another handle
+//! in this process holding the store makes a writable open `Unavailable` at once without
+//! `lock_wait`, naming the `LOCK` file; with `lock_wait` the open waits out a holder that lets
+//! go, and gives up after the wait, saying how long it waited.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use pinvault_core::{Error, FaultInjector, OpenMode};
+use pinvault_rocksdb::{RocksBackend, RocksOptions};
+use support::{Child, Outcome};
+
+fn open(path: &Path, lock_wait: Duration) -> pinvault_core::Result<RocksBackend> {
+    support::runtime().block_on(pinvault_rocksdb::open_with_mode(
+        path,
+        RocksOptions {
+            lock_wait,
+            ..RocksOptions::default()
+        },
+        OpenMode::MustExist,
+        FaultInjector::disabled(),
+    ))
+}
+
+fn unavailable(result: pinvault_core::Result<RocksBackend>) -> String {
+    match result {
+        Err(e @ Error::Unavailable { .. }) => e.to_string(),
+        Err(e) => panic!("expected Unavailable, got {e}"),
+        Ok(_) => panic!("opened a store another holder has locked"),
+    }
+}
+
+fn another_process_holds_it_no_wait() -> Outcome {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("store");
+    let child = Child::spawn(&path, 3, false);
+    let started = Instant::now();
+    let text = unavailable(open(&path, Duration::ZERO));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "no wait asked: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        text.contains(&path.join("LOCK").display().to_string()),
+        "{text}"
+    );
+    assert!(text.contains("another process"), "{text}");
+    child.finish();
+    Outcome::Passed
+}
+
+fn lock_wait_outlasts_a_holder_that_lets_go() -> Outcome {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("store");
+    let child = Child::spawn(&path, 3, false);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        child.finish();
+    });
+    let started = Instant::now();
+    let store = open(&path, Duration::from_secs(20)).expect("the wait outlasts the holder");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    release.join().expect("release thread");
+    drop(store);
+    Outcome::Passed
+}
+
+fn lock_wait_gives_up_naming_the_time() -> Outcome {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("store");
+    let child = Child::spawn(&path, 0, false);
+    let started = Instant::now();
+    let text = unavailable(open(&path, Duration::from_millis(700)));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(700) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    assert!(text.contains("waited 0.7 s"), "{text}");
+    child.finish();
+    Outcome::Passed
+}
+
+fn another_handle_in_this_process() -> Outcome {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("store");
+    let rt = support::runtime();
+    let first = rt
+        .block_on(pinvault_rocksdb::open(
+            &path,
+            RocksOptions::default(),
+            FaultInjector::disabled(),
+        ))
+        .expect("create");
+    let text = unavailable(open(&path, Duration::ZERO));
+    assert!(
+        text.contains("another open handle in this process"),
+        "{text}"
+    );
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(first);
+    });
+    let second = open(&path, Duration::from_secs(20)).expect("the wait outlasts the first handle");
+    release.join().expect("release thread");
+    drop(second);
+    Outcome::Passed
+}
+
+fn main() {
+    support::child_main();
+    support::run(
+        "lock",
+        &[
+            (
+                "another_process_holds_it_no_wait",
+                another_process_holds_it_no_wait,
+            ),
+            (
+                "lock_wait_outlasts_a_holder_that_lets_go",
+                lock_wait_outlasts_a_holder_that_lets_go,
+            ),
+            (
+                "lock_wait_gives_up_naming_the_time",
+                lock_wait_gives_up_naming_the_time,
+            ),
+            (
+                "another_handle_in_this_process",
+                another_handle_in_this_process,
+            ),
+        ],
+    );
+}
