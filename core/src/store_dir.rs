@@ -112,9 +112,10 @@ pub enum OpenMode {
     MustExist,
     /// As [`OpenMode::MustExist`], for commands that only read: a backend that can read
     /// without writing changes nothing in the store (fs: no torn-tail repair, no compaction, no
-    /// marker adoption). RocksDB and sled open as in [`OpenMode::MustExist`]: their engines
-    /// write on open (lock file, info log, WAL replay), and a store made before markers is
-    /// adopted then.
+    /// marker adoption). RocksDB opens a read-only instance (no lock, no info log, no WAL
+    /// repair, no marker adoption), so it reads beside a live writer and on a read-only
+    /// filesystem. sled has no read-only mode: it opens as in [`OpenMode::MustExist`] (its
+    /// engine takes the lock and writes on open, and a store made before markers is adopted).
     ReadOnly,
 }
 

@@ -46,6 +46,31 @@
 //! denied, a file in the path and a read-only filesystem are [`Error::Path`]; a `LOCK` held by
 //! another process is `Unavailable`.
 //!
+//! # The writer lock, and waiting for it
+//!
+//! A writable open takes `<store>/LOCK` (the same process-associated `fcntl` lock RocksDB
+//! takes) before RocksDB opens, because pinvault inspects the WAL first (see `lock` for the
+//! details). Another process or another handle in this process holding it makes the open
+//! [`Error::Unavailable`] naming the lock file at once, or, with [`RocksOptions::lock_wait`],
+//! after waiting that long for the holder to let go (on the blocking pool, never on the async
+//! runtime).
+//!
+//! # Read-only opens: a read-only instance, not a secondary
+//!
+//! [`OpenMode::ReadOnly`] opens `DB::open_cf_descriptors_read_only`: no lock (it reads beside
+//! a live writer, in another process or this one), no info `LOG` file (its messages go to
+//! `tracing` at debug level, so no `LOG` rotation), no WAL repair, no marker adoption: nothing
+//! in the directory changes, and it works on a read-only filesystem (tested on a read-only bind
+//! mount). It replays the WALs into its own memory, so it sees every commit acknowledged before
+//! it opened, and a WAL record is a whole commit, so a commit in flight is all there or absent.
+//! Its view is fixed at the open, which is what a CLI command wants. RocksDB reads the MANIFEST
+//! and then lists the WALs; a writer's flush in between (a MANIFEST record, then the flushed
+//! WAL deleted) would leave the reader without the flushed commits, so an open during which the
+//! MANIFEST changed is retried (up to ten times, then `Unavailable`). A *secondary* instance
+//! was the other candidate: it can catch up with a live primary, but it needs a directory of
+//! its own to write its info log in, so it cannot run on a read-only filesystem, and pinvault's
+//! readers are short-lived, so catching up buys nothing.
+//!
 //! # RocksDB's own info log
 //!
 //! RocksDB writes a diagnostic log, `<store>/LOG`, and at every open renames the previous one
@@ -71,7 +96,7 @@ use pinvault_core::store_dir;
 use pinvault_core::{Error, FaultInjector, OpenMode, PathProblem, RepairReport, Result};
 use rocksdb::{
     BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBRecoveryMode, Direction, ErrorKind,
-    IteratorMode, Options, WriteBatch, WriteOptions, DB,
+    InfoLogger, IteratorMode, LogLevel, Options, WriteBatch, WriteOptions, DB,
 };
 
 /// The backend's name in capabilities, errors and its store marker.
@@ -117,8 +142,20 @@ pub struct RocksEngine {
     db: DB,
     _lock: Option<lock::StoreLock>,
     sync: bool,
+    read_only: bool,
     path: PathBuf,
     recovery: Recovery,
+}
+
+/// How often a read-only open is tried while a writer changes the MANIFEST under it.
+const READ_ONLY_ATTEMPTS: u64 = 10;
+
+/// `CURRENT`'s content and the size of the MANIFEST it names: any flush or compaction by a
+/// writer changes it. `None` when it cannot be read.
+fn manifest_state(dir: &Path) -> Option<(String, u64)> {
+    let current = std::fs::read_to_string(dir.join("CURRENT")).ok()?;
+    let size = std::fs::metadata(dir.join(current.trim())).ok()?.len();
+    Some((current, size))
 }
 
 /// What an open did to the store before RocksDB replayed it (a torn WAL tail quarantined).
@@ -237,18 +274,54 @@ impl RocksEngine {
             db,
             _lock: Some(held),
             sync: options.sync,
+            read_only: false,
             path,
             recovery,
         })
     }
 
+    /// A read-only instance: no lock, no info log file (RocksDB's messages go to `tracing`),
+    /// nothing written. RocksDB reads the MANIFEST, then lists and replays the WALs; a writer
+    /// that flushes in between (a new MANIFEST record, then the WAL deleted) could leave this
+    /// instance without the flushed records, so an open during which `CURRENT` or the MANIFEST
+    /// changed is retried: the instance that stays saw one state of the store.
     fn open_read_only(path: PathBuf, options: &RocksOptions) -> Result<Self> {
-        let db = DB::open_cf_descriptors_read_only(&db_options(), &path, column_families(), false)
-            .map_err(|e| open_error(&path, e, true))?;
+        let mut db_options = db_options();
+        db_options.create_if_missing(false);
+        db_options.set_info_logger(InfoLogger::new_callback_logger(
+            LogLevel::Info,
+            |level, msg| tracing::debug!(backend = BACKEND, ?level, "{}", msg.trim_end()),
+        ));
+        let mut attempt = 0;
+        let db = loop {
+            attempt += 1;
+            let before = manifest_state(&path);
+            let opened =
+                DB::open_cf_descriptors_read_only(&db_options, &path, column_families(), false);
+            let stable = before.is_some() && manifest_state(&path) == before;
+            match opened {
+                Ok(db) if stable => break db,
+                Err(e) if stable || attempt >= READ_ONLY_ATTEMPTS => {
+                    return Err(open_error(&path, e, true))
+                }
+                Ok(_) | Err(_) if attempt >= READ_ONLY_ATTEMPTS => {
+                    return Err(Error::Unavailable {
+                        reason: format!(
+                            "RocksDB store {}: its MANIFEST changed during each of \
+                             {READ_ONLY_ATTEMPTS} read-only opens (a writer is busy flushing)",
+                            path.display()
+                        ),
+                        outcome_unknown: false,
+                    })
+                }
+                _ => std::thread::sleep(Duration::from_millis(20 * attempt)),
+            }
+        };
         Ok(RocksEngine {
             db,
             _lock: None,
             sync: options.sync,
+            read_only: true,
             path,
             recovery: Recovery::default(),
         })
@@ -340,6 +413,12 @@ impl KvEngine for RocksEngine {
     }
 
     fn write(&self, writes: Vec<KvWrite>) -> Result<()> {
+        if self.read_only {
+            return Err(Error::unsupported(
+                BACKEND,
+                format!("write: {} was opened read-only", self.path.display()),
+            ));
+        }
         let mut batch = WriteBatch::default();
         for w in writes {
             match w {

@@ -141,6 +141,14 @@ pub fn child_main() {
                     )
                     .await
                     .expect("child: put");
+                // Flushes now and then, so readers race MANIFEST changes and WAL deletions.
+                if n % 100 == 0 {
+                    let db = store.store().engine().db();
+                    for table in pinvault_core::kv::Table::ALL {
+                        let cf = db.cf_handle(table.name()).expect("child: cf");
+                        db.flush_cf(cf).expect("child: flush");
+                    }
+                }
             } else {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
