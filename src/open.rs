@@ -34,6 +34,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use pinvault_core::memory::MemoryBackend;
@@ -110,7 +111,10 @@ impl Target {
     pub fn directory(&self) -> Result<PathBuf> {
         match &self.location {
             Location::Directory(path) => Ok(path.clone()),
-            other => Err(Error::invalid(format!("backend URL {:?}", self.url), format!("{other:?} is not a directory"))),
+            other => Err(Error::invalid(
+                format!("backend URL {:?}", self.url),
+                format!("{other:?} is not a directory"),
+            )),
         }
     }
 
@@ -122,6 +126,19 @@ impl Target {
                 format!("backend URL {:?}", self.url),
                 format!("unknown option {key:?}; this backend takes: {}", known.join(", ")),
             )),
+        }
+    }
+
+    /// A duration option in decimal seconds (`lock_timeout=2.5`), zero when absent.
+    pub fn seconds_option(&self, key: &str) -> Result<Duration> {
+        match self.options.get(key) {
+            None => Ok(Duration::ZERO),
+            Some(text) => parse_seconds(text).map_err(|why| {
+                Error::invalid(
+                    format!("backend URL {:?}", self.url),
+                    format!("option {key}={text:?} {why}"),
+                )
+            }),
         }
     }
 
@@ -138,6 +155,23 @@ impl Target {
         }
     }
 }
+
+/// Decimal seconds (`10`, `0.5`) as a [`Duration`]; the error says what is wrong.
+pub fn parse_seconds(text: &str) -> std::result::Result<Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| "must be a number of seconds, 0 or more (e.g. 10 or 0.5)".to_owned())
+}
+
+/// The URL option that bounds how long a writable open waits for another process holding the
+/// store's lock (decimal seconds).
+pub const LOCK_TIMEOUT: &str = "lock_timeout";
+
+/// The schemes whose openers take [`LOCK_TIMEOUT`]: the embedded stores, which one process
+/// at a time may open for writing.
+pub const LOCK_TIMEOUT_SCHEMES: &[&str] = &["fs", "rocksdb", "sled"];
 
 /// The future an opener returns.
 pub type OpenFuture = BoxFuture<'static, Result<Store>>;
@@ -246,12 +280,17 @@ fn open_memory(_target: Target, _mode: OpenMode, faults: FaultInjector) -> OpenF
     Box::pin(async move { Ok(Store::from_backend(MemoryBackend::open(store, faults))) })
 }
 
-/// `rocksdb:///path[?sync=true|false]`: `sync` (default true) fsyncs every commit.
+/// `rocksdb:///path[?sync=true|false&lock_timeout=SECONDS]`: `sync` (default true) fsyncs
+/// every commit; `lock_timeout` (default 0) is how long a writable open waits for another
+/// process holding the store.
 #[cfg(feature = "rocksdb")]
 fn open_rocksdb(target: Target, mode: OpenMode, faults: FaultInjector) -> OpenFuture {
     Box::pin(async move {
-        target.check_options(&["sync"])?;
-        let options = pinvault_rocksdb::RocksOptions { sync: target.bool_option("sync", true)? };
+        target.check_options(&["sync", LOCK_TIMEOUT])?;
+        let options = pinvault_rocksdb::RocksOptions {
+            sync: target.bool_option("sync", true)?,
+            lock_wait: target.seconds_option(LOCK_TIMEOUT)?,
+        };
         let backend =
             pinvault_rocksdb::open_with_mode(target.directory()?, options, mode, faults).await?;
         Ok(Store::from_backend(backend))
@@ -262,12 +301,17 @@ const ROCKSDB: Option<Opener> = Some(open_rocksdb);
 #[cfg(not(feature = "rocksdb"))]
 const ROCKSDB: Option<Opener> = None;
 
-/// `sled:///path[?sync=true|false]`: `sync` (default true) flushes after every write.
+/// `sled:///path[?sync=true|false&lock_timeout=SECONDS]`: `sync` (default true) flushes after
+/// every write; `lock_timeout` (default 0) is how long an open waits for another process
+/// holding the store.
 #[cfg(feature = "sled")]
 fn open_sled(target: Target, mode: OpenMode, faults: FaultInjector) -> OpenFuture {
     Box::pin(async move {
-        target.check_options(&["sync"])?;
-        let options = pinvault_sled::SledOptions { durable: target.bool_option("sync", true)? };
+        target.check_options(&["sync", LOCK_TIMEOUT])?;
+        let options = pinvault_sled::SledOptions {
+            durable: target.bool_option("sync", true)?,
+            lock_wait: target.seconds_option(LOCK_TIMEOUT)?,
+        };
         let backend =
             pinvault_sled::open_with_mode(target.directory()?, options, mode, faults).await?;
         Ok(Store::from_backend(backend))
@@ -276,12 +320,17 @@ fn open_sled(target: Target, mode: OpenMode, faults: FaultInjector) -> OpenFutur
 #[cfg(feature = "sled")]
 const SLED: Option<Opener> = Some(open_sled);
 
-/// `fs:///path[?sync=true|false]`: `sync` (default true) fsyncs every commit and publication.
+/// `fs:///path[?sync=true|false&lock_timeout=SECONDS]`: `sync` (default true) fsyncs every
+/// commit and publication; `lock_timeout` (default 0) is how long a writable open waits for
+/// another process holding the store (read-only opens take no lock).
 #[cfg(feature = "fs")]
 fn open_fs(target: Target, mode: OpenMode, faults: FaultInjector) -> OpenFuture {
     Box::pin(async move {
-        target.check_options(&["sync"])?;
-        let options = pinvault_fs::FsOptions { durable: target.bool_option("sync", true)? };
+        target.check_options(&["sync", LOCK_TIMEOUT])?;
+        let options = pinvault_fs::FsOptions {
+            durable: target.bool_option("sync", true)?,
+            lock_wait: target.seconds_option(LOCK_TIMEOUT)?,
+        };
         let backend =
             pinvault_fs::open_with_mode(target.directory()?, options, mode, faults).await?;
         Ok(Store::from_backend(backend))
@@ -338,9 +387,13 @@ fn open_scylla(target: Target, _mode: OpenMode, faults: FaultInjector) -> OpenFu
         use pinvault_scylla::{Replication, ScyllaConfig, Secret, TlsTrust};
         target.check_options(&["tls", "local_dc", "replication"])?;
         let Location::Cluster { hosts, keyspace } = &target.location else {
-            return Err(Error::invalid(format!("backend URL {:?}", target.url), "not a cluster URL"));
+            return Err(Error::invalid(
+                format!("backend URL {:?}", target.url),
+                "not a cluster URL",
+            ));
         };
-        let mut config = ScyllaConfig::new(hosts.iter().map(|h| with_default_port(h, 9042)).collect(), keyspace);
+        let mut config =
+            ScyllaConfig::new(hosts.iter().map(|h| with_default_port(h, 9042)).collect(), keyspace);
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         match (env("PINVAULT_CASSANDRA_USER"), env("PINVAULT_CASSANDRA_PASSWORD")) {
             (Some(user), Some(password)) => {
@@ -414,6 +467,29 @@ pub async fn open_with_mode(url: &str, mode: OpenMode) -> Result<Store> {
 /// [`open`] with a fault injector armed by the caller (the conformance suite's crash checks).
 pub async fn open_with_faults(url: &str, faults: FaultInjector) -> Result<Store> {
     open_with(url, OpenMode::CreateIfMissing, faults).await
+}
+
+/// [`open_with_mode`], waiting up to `lock_wait` for another process holding the store's lock
+/// (a default for the URL: a `lock_timeout` in the URL's query wins). Applies to the schemes in
+/// [`LOCK_TIMEOUT_SCHEMES`]; other backends have no such lock and ignore it.
+pub async fn open_with_lock_wait(
+    url: &str,
+    mode: OpenMode,
+    lock_wait: Option<Duration>,
+) -> Result<Store> {
+    let (entry, mut target) = resolve(url)?;
+    if let Some(wait) = lock_wait {
+        if LOCK_TIMEOUT_SCHEMES.contains(&entry.scheme) {
+            target
+                .options
+                .entry(LOCK_TIMEOUT.to_owned())
+                .or_insert_with(|| wait.as_secs_f64().to_string());
+        }
+    }
+    match entry.opener {
+        Some(opener) => opener(target, mode, FaultInjector::disabled()).await,
+        None => Err(not_compiled_in(entry)),
+    }
 }
 
 async fn open_with(url: &str, mode: OpenMode, faults: FaultInjector) -> Result<Store> {
@@ -673,6 +749,18 @@ mod tests {
         open_with_mode(&url, OpenMode::MustExist).await.unwrap();
     }
 
+    #[test]
+    fn lock_timeout_is_decimal_seconds() {
+        let (_, target) = resolve("fs:///x?lock_timeout=2.5").unwrap();
+        assert_eq!(target.seconds_option(LOCK_TIMEOUT).unwrap(), Duration::from_millis(2500));
+        assert_eq!(target.seconds_option("absent").unwrap(), Duration::ZERO);
+        for bad in ["-1", "soon", "NaN", "1e400"] {
+            let (_, target) = resolve(&format!("fs:///x?lock_timeout={bad}")).unwrap();
+            let err = target.seconds_option(LOCK_TIMEOUT).unwrap_err().to_string();
+            assert!(err.contains("lock_timeout") && err.contains("seconds"), "{bad}: {err}");
+        }
+    }
+
     #[tokio::test]
     async fn memory_takes_no_location() {
         for url in ["memory:foo", "memory://host", "memory:///tmp", "memory:?x=1"] {
@@ -715,8 +803,7 @@ mod tests {
         let (entry, target) = resolve("rocksdb:///var/lib/pin%20vault").unwrap();
         assert_eq!(entry.scheme, "rocksdb");
         assert_eq!(target.location, Location::Directory(PathBuf::from("/var/lib/pin vault")));
-        for bad in ["rocksdb:relative", "rocksdb://host/path", "sled:///", "fs:", "fs:///x#frag"]
-        {
+        for bad in ["rocksdb:relative", "rocksdb://host/path", "sled:///", "fs:", "fs:///x#frag"] {
             assert!(message(bad).contains(bad), "{bad}");
         }
         assert!(message("rocksdb://host/path").contains("rocksdb:///path"));
@@ -743,8 +830,12 @@ mod tests {
         for bad in ["s3:///prefix", "gs:bucket", "s3://user@bucket/p", "s3://b:9000/p"] {
             assert!(message(bad).contains("bucket"), "{bad}: {}", message(bad));
         }
-        let (_, target) = resolve("s3://b/p?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=x").unwrap();
-        assert_eq!(target.options.get("endpoint").map(String::as_str), Some("http://127.0.0.1:9000"));
+        let (_, target) =
+            resolve("s3://b/p?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=x").unwrap();
+        assert_eq!(
+            target.options.get("endpoint").map(String::as_str),
+            Some("http://127.0.0.1:9000")
+        );
         assert!(target.check_options(&["endpoint", "region"]).is_ok());
         assert!(message("s3://b/p?region=a&region=b").contains("twice"));
     }
@@ -754,8 +845,10 @@ mod tests {
         let (_, target) = resolve("scylla://db1,db2:19042/pins?tls=true&local_dc=dc1").unwrap();
         assert!(target.bool_option("tls", false).unwrap());
         assert_eq!(target.options.get("local_dc").map(String::as_str), Some("dc1"));
-        let ported: Vec<String> =
-            ["db1", "db2:19042", "[::1]", "[::1]:19042", "10.0.0.1"].iter().map(|h| with_default_port(h, 9042)).collect();
+        let ported: Vec<String> = ["db1", "db2:19042", "[::1]", "[::1]:19042", "10.0.0.1"]
+            .iter()
+            .map(|h| with_default_port(h, 9042))
+            .collect();
         assert_eq!(ported, ["db1:9042", "db2:19042", "[::1]:9042", "[::1]:19042", "10.0.0.1:9042"]);
     }
 

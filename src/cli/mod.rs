@@ -43,6 +43,11 @@ struct Cli {
     /// PATH in the Prometheus text format, e.g. for node_exporter's textfile collector.
     #[arg(long, global = true, value_name = "PATH")]
     metrics_file: Option<std::path::PathBuf>,
+    /// How long to wait, in seconds (e.g. 10 or 0.5), for another process that has the store
+    /// open (fs, rocksdb, sled; a URL's ?lock_timeout= wins). Default: fail at once with exit
+    /// 7. On fs and RocksDB, commands that only read take no lock, so they never wait.
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = pinvault::open::parse_seconds)]
+    lock_timeout: Option<std::time::Duration>,
     #[command(subcommand)]
     command: Command,
 }
@@ -221,11 +226,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Store(command) => {
             let mode = command.open_mode(cli.create);
-            let store = pinvault::open::open_with_mode(&cli.url, mode).await?;
+            let store =
+                pinvault::open::open_with_lock_wait(&cli.url, mode, cli.lock_timeout).await?;
             run_store_command(&store, command, out, Stdin { available: true }).await
         }
         Command::Exec { script } => {
-            let store = pinvault::open(&cli.url).await?;
+            let mode = pinvault::OpenMode::CreateIfMissing;
+            let store =
+                pinvault::open::open_with_lock_wait(&cli.url, mode, cli.lock_timeout).await?;
             exec::run(&store, &script, out).await
         }
         Command::Bench { targets, pins, ops, batch_size, plot } => {

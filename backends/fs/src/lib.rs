@@ -24,10 +24,12 @@
 //! truncated on a writable open (its bytes kept in `pins.log.quarantine-*`, with a warning);
 //! damage below it, committed records missing, a bad record followed by any valid record, or
 //! a missing `pins.log`/`pins.seq` are [`Error::Corrupt`] naming the file and offset, and
-//! nothing is changed. [`open_read_only`] reports a torn tail and writes nothing.
-//! Each record header checksums its own length, so a flipped length bit in the middle of the log
-//! cannot pass for a torn tail. The log is compacted (rewritten, fsynced, renamed over, the
-//! directory fsynced) when it is more than twice the live data and over 1 MiB.
+//! nothing is changed. [`open_read_only`] reports a torn tail and writes nothing. Each record
+//! header checksums its own length, so a flipped length bit in the middle of the log cannot
+//! pass for a torn tail. The log is compacted (rewritten, fsynced, renamed over, the directory
+//! fsynced) when it is more than twice the live data and over 1 MiB; a compaction that fails
+//! (no space for the new log) fails no write and no open: the old log stays, and it is tried
+//! again later (module `log`).
 //!
 //! # Publication: directories, hard links, one no-replace rename
 //!
@@ -72,10 +74,27 @@
 //!
 //! # One instance per root
 //!
-//! [`open`] takes an exclusive `flock` on `<root>/LOCK`; a second open of the same root, from
-//! this process or another, is [`Error::Unavailable`] until the first instance is dropped.
+//! A writable open takes an exclusive `flock` on `<root>/LOCK`; a second writable open of the
+//! same root, from this process or another, is [`Error::Unavailable`] (naming the lock file)
+//! until the first instance is dropped, or waits for it up to [`FsOptions::lock_wait`]
+//! (polling the lock with a growing pause on the blocking pool, never blocking the runtime).
 //! Within the instance, writers of the log are serialised (one fsync per commit, no group
 //! commit); `stage`/`finalize` share a gate that `abort`/`sweep` take exclusively.
+//!
+//! A **read-only open takes no lock at all**, neither `LOCK` nor a shared lock on another file,
+//! and writes nothing: so a reader never waits for a writer, never holds one up, and works on
+//! a read-only filesystem. A shared `flock` was the alternative, and was refused: a writer
+//! would then have to wait for every reader to finish (and readers that keep coming could
+//! starve it), which is the cost the lock-free design exists to avoid. Readers get their
+//! consistency from the log's shape instead (module `log`, "Lock-free readers"): `pins.log` is
+//! only appended to, a compaction renames a complete new log over it (a reader that opened the
+//! old file reads the old, whole log), and a reader reads `pins.seq` before it takes the log's
+//! size. So a reader sees every write whose record was entirely in the file when it opened,
+//! and none after: a snapshot of the log as it stood (one open, one point in time; a later
+//! read needs a new open). A write can be visible to such a reader just before its commit
+//! returns (its record is in the file, its fsync not yet done), the way a write in flight is
+//! in a database without read isolation from the WAL; a power loss in that instant can take it
+//! back. Writers never see a reader.
 //!
 //! # Durability and crashes
 //!
@@ -98,6 +117,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -108,8 +128,7 @@ use pinvault_core::store_dir;
 use pinvault_core::{
     Batch, Capabilities, Cid, Cursor, Error, Expiry, FaultInjector, ListEntry, MigrationReport,
     ObjectKey, ObjectMeta, ObjectName, OpenMode, PeerId, PinState, Placement, Publication,
-    Publisher,
-    Receipt, Result, SetName, StagedObject, SweepReport, Versioned,
+    Publisher, Receipt, Result, SetName, StagedObject, SweepReport, Versioned,
 };
 
 pub use crate::log::FsLogEngine;
@@ -158,12 +177,16 @@ pub struct FsOptions {
     /// fsync every write before it returns (log records, staged and published files, and the
     /// directories naming them).
     pub durable: bool,
+    /// How long a writable open waits for another instance to release the root's `LOCK`
+    /// before it is [`Error::Unavailable`]; zero (the default) does not wait. Read-only opens
+    /// take no lock, so they never wait.
+    pub lock_wait: Duration,
 }
 
 impl Default for FsOptions {
     /// Durable: pinvault's default is never to acknowledge what a crash can take back.
     fn default() -> Self {
-        FsOptions { durable: true }
+        FsOptions { durable: true, lock_wait: Duration::ZERO }
     }
 }
 
@@ -210,14 +233,15 @@ pub async fn open_with_mode(
         _ => FsBackend::open_blocking_with_mode(path, options, mode, faults),
     })
     .await
-        .map_err(|e| Error::backend(BACKEND, e))?
+    .map_err(|e| Error::backend(BACKEND, e))?
 }
 
-/// Opens the existing fs store in `path` read-only: nothing in the store is changed (no marker
-/// adoption, no torn-tail repair, no compaction); pin writes are refused with
-/// [`Error::Unsupported`]. A torn tail is reported and the records before it are read. A
-/// directory holding no store is [`Error::NoStore`]. The root's `LOCK` is still taken, and
-/// the publication probe still runs (it creates and removes files under `txn/`).
+/// Opens the existing fs store in `path` read-only: nothing in the store is written (no lock,
+/// no marker adoption, no torn-tail repair, no compaction, no publication probe), so it works
+/// on a read-only filesystem and beside a writer in another process (crate docs, "One instance
+/// per root"); pin writes, staging and publishing are refused with [`Error::Unsupported`]. An
+/// incomplete last record is reported and the records before it are read. A directory holding
+/// no store is [`Error::NoStore`].
 pub async fn open_read_only(
     path: impl AsRef<Path>,
     options: FsOptions,
@@ -264,11 +288,19 @@ impl FsBackend {
         read_only: bool,
         faults: FaultInjector,
     ) -> Result<Self> {
-        let root = Arc::new(paths::Root::open(&path)?);
+        let root = Arc::new(if read_only {
+            paths::Root::open_read_only(&path)?
+        } else {
+            paths::Root::open(&path, options.lock_wait)?
+        });
         let access = log::Access::of(&claim, read_only);
         let engine = FsLogEngine::open_in(root.clone(), &options, access)?;
         let pins = KvBackend::open(engine, faults.clone())?;
-        let publish = publish::Publish::open(root, options.durable, faults)?;
+        let publish = if read_only {
+            publish::Publish::open_read_only(root, faults)?
+        } else {
+            publish::Publish::open(root, options.durable, faults)?
+        };
         if !read_only {
             claim.commit()?;
         }

@@ -76,6 +76,30 @@
 //! cleanup, no compaction, no `pins.seq` update, and engine writes are refused with
 //! [`Error::Unsupported`].
 //!
+//! # Lock-free readers
+//!
+//! A read-only open takes no lock (crate docs, "One instance per root"), so a writer in another
+//! process may append or compact while it reads. It reads one consistent state anyway:
+//!
+//! * it opens `pins.log` first, then reads `pins.seq`, then takes the file's size, and reads
+//!   no byte past that size. A writer records a length in `pins.seq` only once the log holds
+//!   it, so a committed length never exceeds the size the reader took, unless the name was
+//!   renamed over in between (below);
+//! * the file it opened is only ever appended to: a compaction writes a new file and renames
+//!   it over the name, and the writer then appends to the new file only. A reader holding the
+//!   old file reads the old log, whole;
+//! * a writer appends one record at a time, so at most the last record in the reader's view is
+//!   incomplete: that is a write in progress (or a crash's torn tail), read as a torn tail is
+//!   (the records before it; a warning; nothing changed). Damage followed by a valid record
+//!   cannot come from a live writer, and is still [`Error::Corrupt`];
+//! * when a check fails anyway (the name was renamed over between the open and `pins.seq`, or
+//!   a writer's open truncated a torn tail under the reader) while `pins.log`'s identity or
+//!   size or `pins.seq` changed during the read, the read starts over (a few times, then the
+//!   error stands).
+//!
+//! A reader sees a write once its whole record is in the file, which is at most an fsync
+//! earlier than the writer's commit returns.
+//!
 //! # Compaction
 //!
 //! After a write, when the log is more than twice the size of the live data and larger than
@@ -219,6 +243,9 @@ struct Writer {
     seq: Option<SeqFile>,
     /// Set after a failure that leaves the file's state unknown; every later write is refused.
     poisoned: Option<String>,
+    /// After a compaction failed (e.g. no space for the new log), none is tried again before the
+    /// log reaches this length.
+    compact_after: u64,
 }
 
 /// A [`KvEngine`] over one append-only log and an in-memory index (see the module docs).
@@ -399,6 +426,81 @@ fn valid_record_at(buf: &[u8]) -> bool {
         && crc32fast::hash(&buf[HEADER..HEADER + len]) == word(buf, 8)
 }
 
+/// How many times a read-only open starts over when the log changed under it.
+const READ_RETRIES: u32 = 8;
+
+/// A missing `pins.log` in a store that exists.
+fn missing_log(location: &str) -> Error {
+    Error::corrupt(
+        location,
+        "missing: the store exists (its PINVAULT-STORE marker is present), so its pins were \
+         lost; nothing was re-created",
+    )
+}
+
+/// Which file `pins.log` names, its size, and the bytes of `pins.seq`: what a writer changes
+/// whenever it does anything, so a read-only open can tell "damaged" from "changed while read".
+fn fingerprint(root: &Root) -> Option<((u64, u64), u64, Vec<u8>)> {
+    let log = root.dir().stat_at(PINS_LOG).ok()?;
+    let mut seq = Vec::new();
+    let file = root.dir().open_file(PINS_SEQ).ok()?;
+    file.take(4 * SEQ_SLOT as u64).read_to_end(&mut seq).ok()?;
+    Some((log.identity, log.size, seq))
+}
+
+/// A replayed log and what recovery found, before anything is repaired.
+struct Loaded {
+    file: File,
+    index: Index,
+    /// The end of the valid records.
+    valid: u64,
+    /// The file's size when it was read.
+    size: u64,
+    /// What `pins.seq` records, if it exists.
+    committed: Option<u64>,
+    /// Why the bytes `valid..size` were not read (a torn tail, or a writer's append in
+    /// progress), when there are any.
+    damage: Option<&'static str>,
+}
+
+/// Replays the opened `file` and judges what it finds against `pins.seq` (module docs,
+/// "Recovery"): damage that is not a torn tail is [`Error::Corrupt`]; nothing is changed.
+fn load(root: &Root, file: File, access: Access) -> Result<Loaded> {
+    let location = root.display(PINS_LOG);
+    // pins.seq before the size: a writer records a length only once the log holds it.
+    let committed = match read_seq(root)? {
+        Some(seq) => Some(seq),
+        None if access.seq_required => {
+            return Err(Error::corrupt(
+                root.display(PINS_SEQ),
+                "missing or unreadable: without it a loss of committed records cannot be \
+                 told from a torn write; nothing was changed",
+            ));
+        }
+        None => None,
+    };
+    let st = crate::sys::fstat(std::os::fd::AsRawFd::as_raw_fd(&file))
+        .map_err(|e| io_error(&location, e))?;
+    if st.kind != crate::sys::Kind::File {
+        return Err(Error::corrupt(&location, "not a regular file"));
+    }
+    let Replayed { index, valid, damage } = replay(&file, st.size, &location)?;
+    if let Some(committed) = committed.filter(|&c| valid < c) {
+        let what = match damage {
+            Some(damage) => format!(
+                "{damage}, inside the {committed} bytes pins.seq records as committed and \
+                 fsynced: the log is damaged, not torn by a crash; nothing was truncated"
+            ),
+            None => format!(
+                "the log ends here but pins.seq records {committed} committed bytes: \
+                 committed records are missing; nothing was changed"
+            ),
+        };
+        return Err(Error::corrupt(format!("{location} at offset {valid}"), what));
+    }
+    Ok(Loaded { file, index, valid, size: st.size, committed, damage })
+}
+
 impl FsLogEngine {
     /// Opens (creating if needed) the pin log of the store at `path`, taking the root's lock,
     /// after the store directory rule ([`pinvault_core::store_dir`]). Blocking. This is the
@@ -408,7 +510,7 @@ impl FsLogEngine {
         let path = path.as_ref();
         let claim =
             store_dir::claim(path, BACKEND, crate::STORE_FORMAT, OpenMode::CreateIfMissing)?;
-        let root = Arc::new(Root::open(path)?);
+        let root = Arc::new(Root::open(path, options.lock_wait)?);
         let engine = FsLogEngine::open_in(root, options, Access::of(&claim, false))?;
         claim.commit()?;
         Ok(engine)
@@ -417,38 +519,26 @@ impl FsLogEngine {
     /// Opens the pin log in an opened root: replays it, judges any damage against `pins.seq`
     /// (module docs, "Recovery"), and, when writable, repairs a torn tail and compacts if due.
     pub(crate) fn open_in(root: Arc<Root>, options: &FsOptions, access: Access) -> Result<Self> {
+        if access.read_only {
+            return Self::open_read_only_in(root, options, access);
+        }
         let dir = root.dir();
         let location = root.display(PINS_LOG);
-        if !access.read_only {
-            match dir.unlink(PINS_LOG_TMP) {
-                Ok(()) => {
-                    tracing::info!(
-                        root = %root.path().display(),
-                        "fs: removed an unfinished pins.log.tmp"
-                    )
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_error(root.display(PINS_LOG_TMP), e)),
+        match dir.unlink(PINS_LOG_TMP) {
+            Ok(()) => {
+                tracing::info!(root = %root.path().display(), "fs: removed an unfinished pins.log.tmp")
             }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(root.display(PINS_LOG_TMP), e)),
         }
-        let opened = if access.read_only {
-            crate::paths::open_regular(dir, PINS_LOG, &location)?.map(|(file, _)| file)
-        } else {
-            match dir.open_rw(PINS_LOG, false) {
-                Ok(file) => Some(file),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(e) => return Err(io_error(&location, e)),
-            }
+        let opened = match dir.open_rw(PINS_LOG, false) {
+            Ok(file) => Some(file),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_error(&location, e)),
         };
         let file = match opened {
             Some(file) => file,
-            None if access.seq_required || access.read_only => {
-                return Err(Error::corrupt(
-                    &location,
-                    "missing: the store exists (its PINVAULT-STORE marker is present), so its \
-                     pins were lost; nothing was re-created",
-                ));
-            }
+            None if access.seq_required => return Err(missing_log(&location)),
             None => {
                 let file = write_fresh_log(&root, &Index::default(), |len| {
                     SeqFile::create(&root, len).map(drop)
@@ -457,86 +547,99 @@ impl FsLogEngine {
                 file
             }
         };
-        let st = crate::sys::fstat(std::os::fd::AsRawFd::as_raw_fd(&file))
-            .map_err(|e| io_error(&location, e))?;
-        if st.kind != crate::sys::Kind::File {
-            return Err(Error::corrupt(&location, "not a regular file"));
-        }
-        let Replayed { index, valid, damage } = replay(&file, st.size, &location)?;
-        let committed = match read_seq(&root)? {
-            Some(seq) => Some(seq),
-            None if access.seq_required => {
-                return Err(Error::corrupt(
-                    root.display(PINS_SEQ),
-                    "missing or unreadable: without it a loss of committed records cannot be \
-                     told from a torn write; nothing was changed",
-                ));
-            }
-            None => None,
-        };
-        if let Some(committed) = committed.filter(|&c| valid < c) {
-            let what = match damage {
-                Some(damage) => format!(
-                    "{damage}, inside the {committed} bytes pins.seq records as committed and \
-                     fsynced: the log is damaged, not torn by a crash; nothing was truncated"
-                ),
-                None => format!(
-                    "the log ends here but pins.seq records {committed} committed bytes: \
-                     committed records are missing; nothing was changed"
-                ),
-            };
-            return Err(Error::corrupt(format!("{location} at offset {valid}"), what));
-        }
+        let Loaded { file, index, valid, size, committed, damage } = load(&root, file, access)?;
         if let Some(damage) = damage {
-            let range = format!("{valid}..{}", st.size);
-            if access.read_only {
-                tracing::warn!(
-                    log = %location,
-                    bytes = %range,
-                    records_dropped = 1,
-                    reason = damage,
-                    "fs: torn tail in the pin log (the last write was cut short by a crash); \
-                     reading the records before it; opened read-only, so it is left in place \
-                     until the store is opened for writing"
-                );
-            } else {
-                let quarantine = quarantine(&root, &file, valid, st.size)?;
-                file.set_len(valid).map_err(|e| io_error(&location, e))?;
-                file.sync_all().map_err(|e| io_error(&location, e))?;
-                tracing::warn!(
-                    log = %location,
-                    bytes = %range,
-                    records_dropped = 1,
-                    reason = damage,
-                    quarantine = %quarantine,
-                    "fs: repaired a torn tail in the pin log (the last write was cut short by a \
-                     crash): truncated it, the dropped bytes are kept in the quarantine file"
-                );
-            }
+            let quarantine = quarantine(&root, &file, valid, size)?;
+            file.set_len(valid).map_err(|e| io_error(&location, e))?;
+            file.sync_all().map_err(|e| io_error(&location, e))?;
+            tracing::warn!(
+                log = %location,
+                bytes = %format!("{valid}..{size}"),
+                records_dropped = 1,
+                reason = damage,
+                quarantine = %quarantine,
+                "fs: repaired a torn tail in the pin log (the last write was cut short by a \
+                 crash): truncated it, the dropped bytes are kept in the quarantine file"
+            );
         }
-        let seq = if access.read_only {
-            None
-        } else if committed == Some(valid) {
-            Some(SeqFile::open(&root)?)
+        let seq = if committed == Some(valid) {
+            SeqFile::open(&root)?
         } else {
             // The log up to `valid` is now known good: make it durable, then record it.
             file.sync_all().map_err(|e| io_error(&location, e))?;
-            Some(SeqFile::create(&root, valid)?)
+            SeqFile::create(&root, valid)?
         };
         let engine = FsLogEngine {
             root,
             durable: options.durable,
-            read_only: access.read_only,
+            read_only: false,
             index: RwLock::new(index),
-            writer: Mutex::new(Writer { file, len: valid, poisoned: None, seq }),
+            writer: Mutex::new(Writer {
+                file,
+                len: valid,
+                poisoned: None,
+                seq: Some(seq),
+                compact_after: 0,
+            }),
         };
-        if !access.read_only {
+        {
             let mut writer = engine.lock_writer();
-            if engine.compaction_due(&writer) {
-                engine.compact(&mut writer)?;
-            }
+            engine.compact_if_due(&mut writer);
         }
         Ok(engine)
+    }
+
+    /// The read-only open: takes no lock and writes nothing, so a writer in another process may
+    /// be appending or compacting meanwhile. What it reads is consistent anyway: the log it
+    /// opened is only ever appended to (a compaction renames a complete new log over the name,
+    /// and the old file stays whole for whoever has it open), `pins.seq` is read after the
+    /// log is opened and before its size is taken (so it never claims more than that size,
+    /// except when the name was renamed over in between), and an incomplete record at the end
+    /// is a writer's append in progress, not damage. When a check still fails while the files
+    /// changed under it (a repair or a compaction raced the read), the read starts over.
+    fn open_read_only_in(root: Arc<Root>, options: &FsOptions, access: Access) -> Result<Self> {
+        let location = root.display(PINS_LOG);
+        let mut attempt = 0;
+        let loaded = loop {
+            let before = fingerprint(&root);
+            let file = crate::paths::open_regular(root.dir(), PINS_LOG, &location)?
+                .map(|(file, _)| file)
+                .ok_or_else(|| missing_log(&location))?;
+            match load(&root, file, access) {
+                Ok(loaded) => break loaded,
+                Err(e) if attempt < READ_RETRIES && fingerprint(&root) != before => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "fs: the pin log changed while read; reading it again");
+                    std::thread::sleep(std::time::Duration::from_millis(5 * attempt as u64));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let Loaded { file, index, valid, size, damage, .. } = loaded;
+        if let Some(damage) = damage {
+            tracing::warn!(
+                log = %location,
+                bytes = %format!("{valid}..{size}"),
+                records_dropped = 1,
+                reason = damage,
+                "fs: the pin log ends in an incomplete record (a writer in another process is \
+                 appending it, or a crash cut it short); reading the records before it; opened \
+                 read-only, so it is left in place for the next writer to repair"
+            );
+        }
+        Ok(FsLogEngine {
+            root,
+            durable: options.durable,
+            read_only: true,
+            index: RwLock::new(index),
+            writer: Mutex::new(Writer {
+                file,
+                len: valid,
+                poisoned: None,
+                seq: None,
+                compact_after: 0,
+            }),
+        })
     }
 
     /// The root directory of the store.
@@ -570,7 +673,28 @@ impl FsLogEngine {
     }
 
     fn compaction_due(&self, writer: &Writer) -> bool {
-        writer.len > COMPACT_MIN_BYTES && writer.len > 2 * self.read_index().live_bytes
+        writer.len > COMPACT_MIN_BYTES
+            && writer.len >= writer.compact_after
+            && writer.len > 2 * self.read_index().live_bytes
+    }
+
+    /// Compacts when due. A failure (typically no space for the new log) fails nothing: the
+    /// log stays as it is, still valid, and compaction waits until the log has grown by an
+    /// eighth (or the next open) before it is tried again.
+    fn compact_if_due(&self, writer: &mut Writer) {
+        if !self.compaction_due(writer) {
+            return;
+        }
+        if let Err(e) = self.compact(writer) {
+            writer.compact_after = writer.len + (writer.len / 8).max(1);
+            tracing::warn!(
+                log = %self.root.display(PINS_LOG),
+                error = %e,
+                retry_at_bytes = writer.compact_after,
+                "fs: compaction of the pin log failed; the log is unchanged and still valid; \
+                 it is tried again once the log has grown or at the next open"
+            );
+        }
     }
 
     /// Writes the live data as a fresh log and renames it over `pins.log`; the caller holds
@@ -793,10 +917,12 @@ fn replay(file: &File, len: u64, location: &str) -> Result<Replayed> {
             continue 'records;
         };
         // Torn tail or damage in the middle: is there any valid record after this point?
+        // Only up to `len`: bytes a live writer appends after the size was taken are not
+        // part of what is judged.
         let mut tail = Vec::new();
         let mut rest = file;
         std::io::Seek::seek(&mut rest, std::io::SeekFrom::Start(offset))
-            .and_then(|_| rest.read_to_end(&mut tail))
+            .and_then(|_| rest.take(len - offset).read_to_end(&mut tail))
             .map_err(|e| io_error(location, e))?;
         if let Some(p) = (1..tail.len()).find(|&p| valid_record_at(&tail[p..])) {
             return Err(Error::corrupt(
@@ -913,12 +1039,8 @@ impl KvEngine for FsLogEngine {
                 }
             }
         }
-        if self.compaction_due(&writer) {
-            // The write is durable and applied: a failed compaction must not fail it.
-            if let Err(e) = self.compact(&mut writer) {
-                tracing::warn!(error = %e, "fs: compaction of the pin log failed; will retry");
-            }
-        }
+        // The write is durable and applied: a failed compaction must not fail it.
+        self.compact_if_due(&mut writer);
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! no-follow file access every reader and writer goes through.
 //!
 //! ```text
-//! <root>/LOCK                          flock'ed by the one instance that has the root open
+//! <root>/LOCK                          flock'ed by the one writable instance (readers take none)
 //! <root>/pins.log                      the pin log (see `log`)
 //! <root>/staging/<stage id>/data       a staged object's bytes
 //! <root>/staging/<stage id>/meta       its set, name, size, SHA-256 and staging time
@@ -35,6 +35,7 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use pinvault_core::{publish, Error, PathProblem, Result};
 
@@ -158,33 +159,32 @@ pub fn io_error(location: impl std::fmt::Display, e: io::Error) -> Error {
     Error::backend(BACKEND, io::Error::new(e.kind(), format!("{location}: {e}")))
 }
 
-/// The root directory of a store: its path, an open handle, and the exclusive lock that keeps
-/// a second instance (in this or another process) out. Dropping the last handle unlocks.
+/// The root directory of a store: its path, an open handle, and (for a writable instance) the
+/// exclusive lock that keeps a second writer (in this or another process) out. Dropping the
+/// last handle unlocks.
 #[derive(Debug)]
 pub struct Root {
     path: PathBuf,
     dir: Dir,
-    _lock: File,
+    /// `None` for a read-only instance, which takes no lock (crate docs, "One instance per root").
+    _lock: Option<File>,
 }
+
+/// The longest pause between two tries of a held lock.
+const LOCK_POLL_MAX: Duration = Duration::from_millis(50);
 
 impl Root {
     /// Locks the root at `path` (a directory [`pinvault_core::store_dir::claim`] let this
-    /// backend open, and created if the store is new), and makes sure its three top-level
-    /// directories exist as real directories. A root held by another instance is
-    /// [`Error::Unavailable`].
-    pub fn open(path: &Path) -> Result<Root> {
+    /// backend open, and created if the store is new), waiting up to `lock_wait` for another
+    /// instance to let go, and makes sure its three top-level directories exist as real
+    /// directories. A root still held after `lock_wait` is [`Error::Unavailable`]. Blocking
+    /// (it sleeps between tries): call it on the blocking pool.
+    pub fn open(path: &Path, lock_wait: Duration) -> Result<Root> {
         let dir = Dir::open_path(path).map_err(|e| io_error(path.display(), e))?;
-        let lock = dir.open_rw(LOCK, true).map_err(|e| io_error(path.join(LOCK).display(), e))?;
-        if !sys::try_lock_exclusive(&lock).map_err(|e| io_error(path.join(LOCK).display(), e))? {
-            return Err(Error::Unavailable {
-                reason: format!(
-                    "fs store {} is open in another instance (its LOCK is held)",
-                    path.display()
-                ),
-                outcome_unknown: false,
-            });
-        }
-        let root = Root { path: path.to_path_buf(), dir, _lock: lock };
+        let lock_path = path.join(LOCK);
+        let lock = dir.open_rw(LOCK, true).map_err(|e| io_error(lock_path.display(), e))?;
+        wait_for_lock(&lock, &lock_path, lock_wait)?;
+        let root = Root { path: path.to_path_buf(), dir, _lock: Some(lock) };
         let mut created = false;
         for name in [STAGING, TXN, SETS] {
             match root.dir.mkdir(name) {
@@ -199,6 +199,13 @@ impl Root {
             root.dir.sync().map_err(|e| io_error(path.display(), e))?;
         }
         Ok(root)
+    }
+
+    /// Opens the root at `path` for reading only: no lock, nothing created, so it works on a
+    /// read-only filesystem and never waits for (or holds up) a writer.
+    pub fn open_read_only(path: &Path) -> Result<Root> {
+        let dir = Dir::open_path(path).map_err(|e| io_error(path.display(), e))?;
+        Ok(Root { path: path.to_path_buf(), dir, _lock: None })
     }
 
     /// The root's path.
@@ -219,6 +226,40 @@ impl Root {
     /// Opens the top-level directory `name` (never through a symlink).
     pub fn open_dir(&self, name: &str) -> Result<Dir> {
         self.dir.open_dir(name).map_err(|e| io_error(self.display(name), e))
+    }
+}
+
+/// Takes the exclusive lock on `lock`, trying again with a growing pause (1 ms doubling up to
+/// 50 ms) until `wait` has passed: polling, not a blocking `flock`, so no thread is ever
+/// stuck past the deadline. [`Error::Unavailable`] names the lock file and the time waited.
+fn wait_for_lock(lock: &File, lock_path: &Path, wait: Duration) -> Result<()> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if sys::try_lock_exclusive(lock).map_err(|e| io_error(lock_path.display(), e))? {
+            return Ok(());
+        }
+        let waited = started.elapsed();
+        if waited >= wait {
+            let how_long = if wait.is_zero() {
+                "did not wait: set a lock timeout (--lock-timeout SECONDS, or \
+                 ?lock_timeout=SECONDS in the URL) to wait for it"
+                    .to_owned()
+            } else {
+                format!("still held after waiting {:.1} s", waited.as_secs_f64())
+            };
+            return Err(Error::Unavailable {
+                reason: format!(
+                    "fs store {} is open for writing in another instance: its lock file {} is \
+                     held ({how_long})",
+                    lock_path.parent().unwrap_or(lock_path).display(),
+                    lock_path.display()
+                ),
+                outcome_unknown: false,
+            });
+        }
+        std::thread::sleep(pause.min(wait - waited));
+        pause = (pause * 2).min(LOCK_POLL_MAX);
     }
 }
 
@@ -269,7 +310,9 @@ pub fn open_regular(dir: &Dir, name: &str, location: &str) -> Result<Option<(Fil
 
 /// Reads the regular file `dir/name`, at most `limit` bytes: `Ok(None)` when it does not exist.
 pub fn read_regular(dir: &Dir, name: &str, location: &str, limit: u64) -> Result<Option<Vec<u8>>> {
-    let Some((file, size)) = open_regular(dir, name, location)? else { return Ok(None) };
+    let Some((file, size)) = open_regular(dir, name, location)? else {
+        return Ok(None);
+    };
     if size > limit {
         return Err(Error::corrupt(
             location,

@@ -119,8 +119,11 @@ pub(crate) struct Publish {
     stage_counter: AtomicU64,
     /// The last publication version handed out (nanoseconds, strictly increasing).
     last_version: AtomicU64,
-    /// Why this filesystem cannot publish atomically, when it cannot.
+    /// Why this filesystem cannot publish atomically, when it cannot (or why this instance
+    /// may not: it was opened read-only).
     unsupported: Option<String>,
+    /// Opened read-only: every write (stage, finalize, abort, sweep) is refused.
+    read_only: bool,
 }
 
 impl Publish {
@@ -144,6 +147,23 @@ impl Publish {
             stage_counter: AtomicU64::new(0),
             last_version: AtomicU64::new(seed),
             unsupported,
+            read_only: false,
+        })
+    }
+
+    /// The publication side of a read-only instance: reads only, no probe (it writes under
+    /// `txn/`), and every write refused with [`Error::Unsupported`].
+    pub(crate) fn open_read_only(root: Arc<Root>, faults: FaultInjector) -> Result<Self> {
+        let why = format!("the fs store {} was opened read-only", root.path().display());
+        Ok(Publish {
+            root,
+            durable: false,
+            faults,
+            gate: RwLock::new(()),
+            stage_counter: AtomicU64::new(0),
+            last_version: AtomicU64::new(0),
+            unsupported: Some(why),
+            read_only: true,
         })
     }
 
@@ -567,6 +587,9 @@ impl Publish {
 
     /// Removes objects staged before `cutoff`, and crash leftovers older than it.
     pub(crate) fn sweep(&self, cutoff: DateTime<Utc>) -> Result<SweepReport> {
+        if self.read_only {
+            return self.require("sweep").map(|()| SweepReport::default());
+        }
         let _gate = self.exclusive();
         let cutoff_nanos = nanos(cutoff);
         let mut report = SweepReport::default();
@@ -605,7 +628,9 @@ impl Publish {
         }
         let txn = self.root.open_dir(TXN)?;
         for entry in txn.entries().map_err(|e| io_error(self.at(TXN), e))? {
-            let Ok(name) = String::from_utf8(entry) else { continue };
+            let Ok(name) = String::from_utf8(entry) else {
+                continue;
+            };
             let at = self.at(&format!("{TXN}/{name}"));
             if !name.starts_with(TXN_PREFIX) {
                 tracing::warn!(entry = %at, "fs: sweep leaves alone an unknown entry");
@@ -751,7 +776,9 @@ impl Publish {
                 Some(Decoded::Name(set)) if !could_match(&set) => continue,
                 Some(_) => {}
             }
-            let Some((_, record)) = self.read_set(&sets, &shown)? else { continue };
+            let Some((_, record)) = self.read_set(&sets, &shown)? else {
+                continue;
+            };
             if !could_match(&record.set) {
                 continue;
             }

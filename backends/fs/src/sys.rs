@@ -8,7 +8,8 @@
 //!   the C library's version): the one atomic "create this name unless it exists" step that
 //!   publication rests on. Elsewhere it fails with `ENOSYS`, which the caller turns into
 //!   `Unsupported`.
-//! * `flock(LOCK_EX | LOCK_NB)` on the root's `LOCK` file, and `fsync` of a directory.
+//! * `flock(LOCK_EX | LOCK_NB)` on the root's `LOCK` file (polled, so a bounded wait never
+//!   blocks a thread past its deadline), and `fsync` of a directory.
 //!
 //! Nothing here knows pinvault's layout; `paths` and the callers map errors onto
 //! [`pinvault_core::Error`].
@@ -48,6 +49,9 @@ pub struct Stat {
     pub size: u64,
     /// Modification time, nanoseconds since the Unix epoch (0 before it).
     pub mtime_nanos: u64,
+    /// Device and inode: which file this is, so a reader can tell a file renamed over a name
+    /// from the one it opened.
+    pub identity: (u64, u64),
 }
 
 impl Stat {
@@ -64,6 +68,8 @@ impl Stat {
             kind,
             size: u64::try_from(st.st_size).unwrap_or(0),
             mtime_nanos: secs.saturating_mul(1_000_000_000).saturating_add(nanos),
+            #[allow(clippy::unnecessary_cast)]
+            identity: (st.st_dev as u64, st.st_ino as u64),
         }
     }
 }

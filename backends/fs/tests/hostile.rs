@@ -326,7 +326,7 @@ async fn second_open_of_one_root_is_unavailable() {
 async fn log_is_compacted_and_survives_reopen() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("store");
-    let options = FsOptions { durable: false };
+    let options = FsOptions { durable: false, ..FsOptions::default() };
     let store =
         pinvault_fs::open(&root, options.clone(), FaultInjector::disabled()).await.expect("open");
     let mut pin = full_pin(7);
