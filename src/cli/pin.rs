@@ -238,6 +238,8 @@ fn parse_metadata(pairs: &[String]) -> Result<BTreeMap<String, String>, Error> {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Datelike;
+
     use super::*;
 
     const CID: &str = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
@@ -307,5 +309,49 @@ mod tests {
         }
         assert!(matches!(version_precondition(Some("xyz")), Err(Error::InvalidInput { .. })));
         assert_eq!(version_precondition(None).unwrap(), Precondition::Any);
+    }
+
+    /// An RFC 3339 time in any year chrono can or cannot represent, with any offset.
+    fn rfc3339(year: i64, offset_minutes: i32, second: u32) -> String {
+        let sign = if offset_minutes < 0 { '-' } else { '+' };
+        let (h, m) = (offset_minutes.unsigned_abs() / 60, offset_minutes.unsigned_abs() % 60);
+        let year =
+            if (0..=9999).contains(&year) { format!("{year:04}") } else { format!("{year:+}") };
+        format!("{year}-12-31T23:59:{second:02}{sign}{h:02}:{m:02}")
+    }
+
+    proptest::proptest! {
+        /// `pin add --expire-at` with any year, offset and "now": a pin whose every time
+        /// ipfs-cluster can store (and whose NDJSON line encodes), or `InvalidInput`; never a
+        /// panic in parsing, conversion to UTC or validation.
+        #[test]
+        fn any_expire_at_is_a_valid_pin_or_invalid_input(
+            year in proptest::prop_oneof![-300_000i64..300_000, -2i64..3, 9_998i64..10_001],
+            offset in -(23 * 60 + 59)..=(23 * 60 + 59),
+            second in 0u32..61,
+            now_secs in DateTime::<Utc>::MIN_UTC.timestamp()..=DateTime::<Utc>::MAX_UTC.timestamp(),
+        ) {
+            let Some(now) = DateTime::<Utc>::from_timestamp(now_secs, 0) else { return Ok(()) };
+            let text = rfc3339(year, offset, second);
+            match build_pin(&AddArgs { expire_at: Some(text.clone()), ..args() }, now) {
+                Ok(pin) => {
+                    let at = pin.options.expire_at.unwrap();
+                    proptest::prop_assert!((0..=9999).contains(&at.year()), "{text} gave {at}");
+                    proptest::prop_assert!(
+                        pinvault::codec::ndjson::encode_pin_json(&pin).contains("expire_at"),
+                        "{text}"
+                    );
+                }
+                Err(e) => proptest::prop_assert!(matches!(e, Error::InvalidInput { .. }), "{text}: {e}"),
+            }
+        }
+
+        /// Any text at all as a time argument parses or is `InvalidInput`.
+        #[test]
+        fn any_text_as_a_time_is_parsed_or_refused(text in "\\PC{0,40}") {
+            if let Err(e) = parse_time("--expire-at", &text) {
+                proptest::prop_assert!(matches!(e, Error::InvalidInput { .. }), "{text:?}: {e}");
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use clap::Subcommand;
 use futures::TryStreamExt;
 use pinvault::publish::MAX_MANIFEST_BYTES;
@@ -112,18 +112,24 @@ async fn abort_after(store: &Store, staged: &[StagedObject], error: pinvault::Er
     error.into()
 }
 
-/// `pinvault sweep --older-than SECONDS`.
-pub async fn sweep(store: &Store, older_than_secs: u64, out: Output) -> Result<(), CliError> {
-    let cutoff = i64::try_from(older_than_secs)
+/// `older_than_secs` before `now`, or `InvalidInput` when that is before the earliest time
+/// chrono represents.
+fn sweep_cutoff(now: DateTime<Utc>, older_than_secs: u64) -> Result<DateTime<Utc>, Error> {
+    i64::try_from(older_than_secs)
         .ok()
         .and_then(TimeDelta::try_seconds)
-        .and_then(|age| Utc::now().checked_sub_signed(age))
+        .and_then(|age| now.checked_sub_signed(age))
         .ok_or_else(|| {
             Error::invalid(
                 "--older-than",
                 format!("{older_than_secs} seconds ago is before the earliest representable time"),
             )
-        })?;
+        })
+}
+
+/// `pinvault sweep --older-than SECONDS`.
+pub async fn sweep(store: &Store, older_than_secs: u64, out: Output) -> Result<(), CliError> {
+    let cutoff = sweep_cutoff(Utc::now(), older_than_secs)?;
     let report = store.publisher.sweep(cutoff).await?;
     if out.json {
         out.json_line(&json!({ "removed": report.removed, "bytes": report.bytes }))
@@ -164,6 +170,27 @@ pub async fn object(store: &Store, command: ObjectCommand, out: Output) -> Resul
                 std::io::stdout().lock().write_all(&bytes).map_err(CliError::Output)
             } else {
                 std::fs::write(&output, &bytes).map_err(file_error(Path::new(&output)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Any `--older-than` at any representable "now" gives a cutoff that many seconds
+        /// earlier, or `InvalidInput`; never a panic.
+        #[test]
+        fn sweep_cutoff_is_checked(
+            now_secs in DateTime::<Utc>::MIN_UTC.timestamp()..=DateTime::<Utc>::MAX_UTC.timestamp(),
+            older_than in proptest::prop_oneof![proptest::num::u64::ANY, 0u64..100_000_000_000],
+        ) {
+            let Some(now) = DateTime::<Utc>::from_timestamp(now_secs, 0) else { return Ok(()) };
+            match sweep_cutoff(now, older_than) {
+                Ok(cutoff) => proptest::prop_assert_eq!((now - cutoff).num_seconds() as u64, older_than),
+                Err(e) => proptest::prop_assert!(matches!(e, Error::InvalidInput { .. }), "{e}"),
             }
         }
     }
