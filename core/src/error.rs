@@ -114,6 +114,17 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A long operation (an import) stopped part-way because of `source`: `progress` says what
+    /// it had committed by then (pins, batches, the last receipt), so it can be resumed.
+    #[error("{source}; stopped after {progress}")]
+    Interrupted {
+        /// What was committed before the failure, in words.
+        progress: String,
+        /// Why it stopped.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// A fault-injection crash point fired. The instance must be dropped, as after a power loss.
     #[error("injected crash at {point}")]
     Crashed {
@@ -142,6 +153,8 @@ pub enum PathProblem {
     NotADirectory,
     /// The filesystem is mounted read-only (`EROFS`).
     ReadOnlyFilesystem,
+    /// The filesystem is full (`ENOSPC`): retrying helps once space is freed.
+    NoSpace,
 }
 
 impl PathProblem {
@@ -152,13 +165,14 @@ impl PathProblem {
             ErrorKind::PermissionDenied => Some(PathProblem::PermissionDenied),
             ErrorKind::NotADirectory => Some(PathProblem::NotADirectory),
             ErrorKind::ReadOnlyFilesystem => Some(PathProblem::ReadOnlyFilesystem),
+            ErrorKind::StorageFull => Some(PathProblem::NoSpace),
             _ => None,
         }
     }
 
     /// The path problem named in an engine's error text, for engines that report I/O errors
     /// as text only (RocksDB): the C library's `strerror` wording of `EACCES`, `EPERM`,
-    /// `ENOTDIR` and `EROFS`.
+    /// `ENOTDIR`, `EROFS` and `ENOSPC`.
     pub fn from_message(message: &str) -> Option<PathProblem> {
         if message.contains("Permission denied") || message.contains("Operation not permitted") {
             Some(PathProblem::PermissionDenied)
@@ -166,6 +180,8 @@ impl PathProblem {
             Some(PathProblem::NotADirectory)
         } else if message.contains("Read-only file system") {
             Some(PathProblem::ReadOnlyFilesystem)
+        } else if message.contains("No space left on device") {
+            Some(PathProblem::NoSpace)
         } else {
             None
         }
@@ -177,6 +193,7 @@ impl PathProblem {
             PathProblem::PermissionDenied => std::io::ErrorKind::PermissionDenied,
             PathProblem::NotADirectory => std::io::ErrorKind::NotADirectory,
             PathProblem::ReadOnlyFilesystem => std::io::ErrorKind::ReadOnlyFilesystem,
+            PathProblem::NoSpace => std::io::ErrorKind::StorageFull,
         }
     }
 }
@@ -189,6 +206,7 @@ impl std::fmt::Display for PathProblem {
                 "not a directory (the path or one of its parents is a file)"
             }
             PathProblem::ReadOnlyFilesystem => "read-only filesystem",
+            PathProblem::NoSpace => "no space left on device",
         })
     }
 }
@@ -205,7 +223,15 @@ impl Error {
     ///
     /// A conflict is *not* retryable: the caller must read the current version and decide.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Unavailable { .. })
+        matches!(self.cause(), Error::Unavailable { .. })
+    }
+
+    /// The error itself, or for [`Error::Interrupted`] the failure that stopped the operation.
+    pub fn cause(&self) -> &Error {
+        match self {
+            Error::Interrupted { source, .. } => source.cause(),
+            other => other,
+        }
     }
 
     /// Shorthand for [`Error::InvalidInput`].

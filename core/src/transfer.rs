@@ -12,7 +12,9 @@
 //! the current batch flushes the batch first, so the later record wins (as repeated `Add`s do
 //! in ipfs-cluster). A malformed record stops the import with [`Error::InvalidInput`] naming its
 //! position (`import line 7`, `import record 3 at byte offset 1234`) and how many pins earlier
-//! batches committed; the batch it belongs to is not committed. A line or frame is capped at
+//! batches committed; the batch it belongs to is not committed. A storage failure of a batch
+//! (a full disk, a backend error, an unreachable backend) is [`Error::Interrupted`] around it,
+//! naming the pins, batches and last receipt committed before it, so the import can be resumed. A line or frame is capped at
 //! [`MAX_RECORD_LEN`] bytes, and nothing is allocated from an untrusted length before the check.
 
 use std::collections::HashSet;
@@ -260,13 +262,41 @@ impl<S: PinState + ?Sized> Importer<'_, S> {
         let batch = ops
             .into_iter()
             .fold(Batch::new(), |batch, pin| batch.put(pin, self.precondition.clone()));
-        let receipt = self.state.commit(batch).await?;
+        let receipt = self.state.commit(batch).await.map_err(|e| self.interrupted(e, count))?;
         self.summary.pins += count;
         self.summary.batches += 1;
         self.summary.last_receipt = Some(receipt);
         self.progress.advance(count, self.bytes_read - self.bytes_reported);
         self.bytes_reported = self.bytes_read;
         Ok(())
+    }
+}
+
+impl<S: PinState + ?Sized> Importer<'_, S> {
+    /// A storage failure (the disk is full, the backend failed or is unreachable) of the batch
+    /// of `count` pins, as [`Error::Interrupted`] saying what was committed before it, so the
+    /// user can resume. Refusals that are the import's own outcome (a failed precondition,
+    /// invalid input) are returned as they are.
+    fn interrupted(&self, e: Error, count: u64) -> Error {
+        if !matches!(e, Error::Path { .. } | Error::Backend { .. } | Error::Unavailable { .. }) {
+            return e;
+        }
+        let last = match &self.summary.last_receipt {
+            Some(receipt) => format!("last receipt sequence {}", receipt.sequence),
+            None => "no receipt".to_owned(),
+        };
+        let this_batch = match &e {
+            Error::Unavailable { outcome_unknown: true, .. } => "may or may not have been",
+            _ => "was not",
+        };
+        Error::Interrupted {
+            progress: format!(
+                "{} pins committed in {} batches, {last} (input bytes read: {}); the failing \
+                 batch of {count} pins {this_batch} committed",
+                self.summary.pins, self.summary.batches, self.bytes_read
+            ),
+            source: Box::new(e),
+        }
     }
 }
 

@@ -22,7 +22,8 @@ Exit codes:
   10  not this backend's store (another backend's store, or files pinvault did not write)
   11  permission denied (on the store's path)
   12  not a directory (the store's path or a parent is a file)
-  13  read-only filesystem (the store's path)";
+  13  read-only filesystem (the store's path)
+  14  no space left on device (the store's filesystem is full; free space and rerun)";
 
 /// A CLI failure.
 #[derive(Debug)]
@@ -55,7 +56,7 @@ impl CliError {
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Store(e) => match e {
+            CliError::Store(e) => match e.cause() {
                 Error::NotFound { .. } | Error::NoStore { .. } => 3,
                 Error::AlreadyExists { .. } | Error::Conflict { .. } => 4,
                 Error::InvalidInput { .. } => 5,
@@ -66,6 +67,7 @@ impl CliError {
                 Error::Path { problem: PathProblem::PermissionDenied, .. } => 11,
                 Error::Path { problem: PathProblem::NotADirectory, .. } => 12,
                 Error::Path { problem: PathProblem::ReadOnlyFilesystem, .. } => 13,
+                Error::Path { problem: PathProblem::NoSpace, .. } => 14,
                 _ => 1,
             },
             CliError::Usage(_) => 2,
@@ -144,6 +146,15 @@ mod tests {
             (path_error(PathProblem::PermissionDenied).into(), 11),
             (path_error(PathProblem::NotADirectory).into(), 12),
             (path_error(PathProblem::ReadOnlyFilesystem).into(), 13),
+            (path_error(PathProblem::NoSpace).into(), 14),
+            (
+                Error::Interrupted {
+                    progress: "3 pins".into(),
+                    source: Box::new(path_error(PathProblem::NoSpace)),
+                }
+                .into(),
+                14,
+            ),
             (CliError::Usage("bad".into()), 2),
             (CliError::Mismatch("differs".into()), 9),
             (CliError::File { path: "f".into(), source: io::ErrorKind::NotFound.into() }, 3),

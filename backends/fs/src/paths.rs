@@ -139,11 +139,14 @@ pub fn valid_stage_id(id: &str) -> bool {
 }
 
 /// The error for an I/O failure at `location`: a symlink or a misplaced non-directory (met
-/// under `O_NOFOLLOW`) is [`Error::Corrupt`]; permission denied and a read-only filesystem are
-/// [`Error::Path`]; anything else is a backend error naming the place.
+/// under `O_NOFOLLOW`) is [`Error::Corrupt`]; permission denied, a read-only filesystem and a
+/// full one are [`Error::Path`]; anything else is a backend error naming the place.
 pub fn io_error(location: impl std::fmt::Display, e: io::Error) -> Error {
-    if let Some(problem @ (PathProblem::PermissionDenied | PathProblem::ReadOnlyFilesystem)) =
-        PathProblem::of(&e)
+    if let Some(
+        problem @ (PathProblem::PermissionDenied
+        | PathProblem::ReadOnlyFilesystem
+        | PathProblem::NoSpace),
+    ) = PathProblem::of(&e)
     {
         return Error::Path { path: PathBuf::from(location.to_string()), problem, source: e };
     }
