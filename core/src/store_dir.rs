@@ -809,7 +809,8 @@ mod tests {
             (1, Some(PathProblem::PermissionDenied)),
             (20, Some(PathProblem::NotADirectory)),
             (30, Some(PathProblem::ReadOnlyFilesystem)),
-            (28, None),
+            (28, Some(PathProblem::NoSpace)),
+            (5, None),
         ];
         for (errno, problem) in cases {
             let e = io::Error::from_raw_os_error(errno);
