@@ -22,17 +22,22 @@
 //! returned write survives a crash of the process (it is in the WAL in the OS page cache) but
 //! not of the machine; a batch is never torn either way.
 //!
-//! # Recovery: damage fails the open, never drops commits
+//! # Recovery: a torn tail is kept and reported, damage fails the open
 //!
 //! RocksDB's default WAL recovery (point in time) stops replaying at the first corrupted WAL
 //! record and opens anyway, silently dropping every record after it. pinvault opens with
-//! [`DBRecoveryMode::TolerateCorruptedTailRecords`] instead: a record cut short at the very
-//! end of the WAL (a crash mid-write, which with `sync = true` can only be a write that was
-//! never acknowledged) is dropped, but damage in the middle of the WAL fails the open. That
-//! failure, and every other corruption RocksDB reports (a block checksum, the MANIFEST, a
-//! missing `CURRENT` or SST file), is [`Error::Corrupt`] naming the store's directory (exit 8
-//! in the CLI), never [`Error::Unavailable`]. (`recycle_log_file_num`, which recycles WAL
-//! files, is incompatible with this mode and stays off.)
+//! [`DBRecoveryMode::TolerateCorruptedTailRecords`] instead, and before RocksDB replays
+//! anything it walks the WALs itself (`wal`), because RocksDB drops a record cut short at the
+//! end of the WAL without a word, and fails on a last record whose checksum fails although a
+//! crash can leave one. A torn last record (with `sync = true` never acknowledged) is cut off
+//! by a writable open, its bytes kept in `<store>/<wal>.quarantine-<unix secs>-<offset>`, with
+//! a `tracing` warning naming the WAL, the byte range and the records dropped; a read-only
+//! open leaves it and warns. Damage anywhere else in a WAL is [`Error::Corrupt`] naming the
+//! WAL and the offset, and every corruption RocksDB reports (a block checksum, the MANIFEST, a
+//! missing `CURRENT` or SST file) is [`Error::Corrupt`] naming the store's directory (exit 8 in
+//! the CLI), never [`Error::Unavailable`]; nothing is changed then, and [`repair`] is the way
+//! past it. (`recycle_log_file_num`, which recycles WAL files, is incompatible with this mode
+//! and stays off.)
 //!
 //! # Which directory is a store: the marker
 //!
@@ -87,6 +92,7 @@
 
 mod lock;
 mod repair;
+mod wal;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -264,7 +270,14 @@ impl RocksEngine {
             return Self::open_read_only(path, options);
         }
         let held = lock::acquire(&path, options.lock_wait)?;
-        let recovery = Recovery::default();
+        let mut recovery = Recovery::default();
+        if !claim.is_new() {
+            if let Some(tail) = wal::inspect(&path)? {
+                let (action, quarantined) = wal::quarantine(&path, &tail)?;
+                recovery.actions.push(action);
+                recovery.quarantined.push(quarantined);
+            }
+        }
         let mut db_options = db_options();
         db_options.create_if_missing(claim.is_new());
         let db = DB::open_cf_descriptors(&db_options, &path, column_families())
@@ -296,6 +309,14 @@ impl RocksEngine {
         let db = loop {
             attempt += 1;
             let before = manifest_state(&path);
+            if let Some(tail) = wal::inspect(&path)? {
+                wal::report_left_in_place(&tail);
+                // Tolerant recovery fails on a last record whose checksum fails; the walk has
+                // shown that nothing follows it, so stopping there drops only that record.
+                if tail.checksum {
+                    db_options.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
+                }
+            }
             let opened =
                 DB::open_cf_descriptors_read_only(&db_options, &path, column_families(), false);
             let stable = before.is_some() && manifest_state(&path) == before;

@@ -197,3 +197,41 @@ impl Drop for Child {
         let _ = self.0.wait();
     }
 }
+
+/// The warnings `f` logs through `tracing` on this thread, each as its message and fields.
+pub fn warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    use std::sync::{Arc, Mutex};
+    use tracing::field::{Field, Visit};
+
+    struct Text(String);
+    impl Visit for Text {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!(" {}={:?}", field.name(), value));
+        }
+    }
+    struct Capture(Arc<Mutex<Vec<String>>>);
+    impl tracing::Subscriber for Capture {
+        fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+            *meta.level() <= tracing::Level::WARN
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut text = Text(String::new());
+            event.record(&mut text);
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(text.0);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let out = tracing::subscriber::with_default(Capture(seen.clone()), f);
+    let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    (out, seen)
+}
