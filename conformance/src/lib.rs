@@ -89,6 +89,7 @@
 
 pub mod batch;
 pub mod crud;
+pub mod damage;
 pub mod differential;
 pub mod dir_harness;
 pub mod faults;

@@ -15,3 +15,14 @@ mod fs {
         },
     ));
 }
+
+/// The damage rule (`pinvault_conformance::damage`): read-only opens write nothing, a torn
+/// tail is repaired and kept in quarantine, damage inside the log is `Corrupt`.
+mod fs_damage {
+    pinvault_conformance::damage_tests!(
+        pinvault_conformance::store_dir::DirOpenerFn::new("fs", |path, mode| {
+            pinvault_fs::open_with_mode(path, Default::default(), mode, pinvault_core::FaultInjector::disabled())
+        }),
+        pinvault_conformance::damage::LogFile::named("pins.log")
+    );
+}
