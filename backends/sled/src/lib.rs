@@ -17,6 +17,19 @@
 //! * **Readers.** sled iterators read key by key, not from a snapshot, so this adapter holds a
 //!   read-write gate: a scan page takes the read side, a transaction the write side. Writes
 //!   therefore never overlap each other (sled's own transactions also take a global lock).
+//! * **Damage is not reported.** sled's recovery reads its log (`db`) up to the first record
+//!   that is cut short or fails its checksum and opens with what came before, without an
+//!   error and without anything pinvault could observe (`tests/recovery.rs` pins this down). A
+//!   torn tail (a crash mid-write) so loses only the unacknowledged last write, as it should;
+//!   but damage in the middle of the log loses every later commit *silently*: a flipped byte
+//!   halfway through a 300-commit log opened with 150 pins and no error. pinvault cannot tell a
+//!   torn tail from such a loss, so it reports neither and quarantines nothing, and there is no
+//!   `repair` for sled (`pinvault state repair` answers `Unsupported`). RocksDB and fs report
+//!   both.
+//! * **No read-only mode.** sled 0.34 cannot open a database without locking and writing it,
+//!   so [`OpenMode::ReadOnly`] opens sled exactly as [`OpenMode::MustExist`]: it takes the lock
+//!   (and waits for it like a writer, [`SledOptions::lock_wait`]), and on a read-only
+//!   filesystem every open fails with [`Error::Path`] (`ReadOnlyFilesystem`).
 //!
 //! # Which directory is a store: the marker
 //!
@@ -145,18 +158,29 @@ impl SledEngine {
                 Ok(db) => break db,
                 // sled reports the lock as an `Other` io error whose text names it.
                 Err(sled::Error::Io(e))
-                    if (e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.to_string().contains("could not acquire lock"))
-                        && started.elapsed() < wait =>
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().contains("could not acquire lock") =>
                 {
-                    std::thread::sleep(pause);
+                    let waited = started.elapsed();
+                    if waited >= wait {
+                        return Err(Error::Unavailable {
+                            reason: format!(
+                                "sled store {} is locked by another process or open handle \
+                                 (sled's lock on {}); waited {:.1} s: {e}",
+                                path.display(),
+                                path.join("db").display(),
+                                waited.as_secs_f64()
+                            ),
+                            outcome_unknown: false,
+                        });
+                    }
+                    std::thread::sleep(pause.min(wait - waited));
                     pause = (pause * 2).min(std::time::Duration::from_millis(200));
                 }
                 Err(sled::Error::Io(e)) if PathProblem::of(&e).is_some() => {
                     return Err(engine_error(&path, sled::Error::Io(e)))
                 }
                 Err(e @ sled::Error::Corruption { .. }) => return Err(engine_error(&path, e)),
-                // The lock still held after the wait, or another I/O failure.
                 Err(e) => {
                     return Err(Error::Unavailable {
                         reason: format!("opening sled database {}: {e}", path.display()),
