@@ -492,6 +492,39 @@ pub async fn open_with_lock_wait(
     }
 }
 
+/// Repairs the damaged store `url` names (`pinvault state repair`): the backend's own repair
+/// (fs: `pinvault_fs::repair`, RocksDB: `pinvault_rocksdb::repair`), which keeps every byte it
+/// removes in a quarantine file and reports what it did. Waits up to `lock_wait` for a
+/// process holding the store. Other backends: [`Error::Unsupported`].
+pub async fn repair(url: &str, lock_wait: Option<Duration>) -> Result<pinvault_core::RepairReport> {
+    let (entry, target) = resolve(url)?;
+    let lock_wait = match target.options.contains_key(LOCK_TIMEOUT) {
+        true => target.seconds_option(LOCK_TIMEOUT)?,
+        false => lock_wait.unwrap_or_default(),
+    };
+    if entry.opener.is_none() {
+        return Err(not_compiled_in(entry));
+    }
+    // Unused in a build with neither backend below.
+    let _ = (&target, lock_wait);
+    match entry.scheme {
+        #[cfg(feature = "fs")]
+        "fs" => {
+            let options = pinvault_fs::FsOptions { lock_wait, ..Default::default() };
+            pinvault_fs::repair(target.directory()?, options).await
+        }
+        #[cfg(feature = "rocksdb")]
+        "rocksdb" => {
+            let options = pinvault_rocksdb::RocksOptions { lock_wait, ..Default::default() };
+            pinvault_rocksdb::repair(target.directory()?, options).await
+        }
+        scheme => Err(Error::unsupported(
+            entry.scheme,
+            format!("repair: the {scheme} backend has no repair (fs and rocksdb have)"),
+        )),
+    }
+}
+
 async fn open_with(url: &str, mode: OpenMode, faults: FaultInjector) -> Result<Store> {
     let (entry, target) = resolve(url)?;
     match entry.opener {

@@ -166,6 +166,7 @@ impl StoreCommand {
                     state::StateCommand::Export { .. }
                         | state::StateCommand::Verify
                         | state::StateCommand::Digest
+                        | state::StateCommand::Check
                 )
                 | StoreCommand::Object(_)
         );
@@ -224,6 +225,9 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output { json: cli.json };
     match cli.command {
+        Command::Store(StoreCommand::State(state::StateCommand::Repair)) => {
+            state::repair(&cli.url, cli.lock_timeout, out).await
+        }
         Command::Store(command) => {
             let mode = command.open_mode(cli.create);
             let store =

@@ -61,6 +61,14 @@ pub enum StateCommand {
     Migrate,
     /// Print the pin count and an order-independent digest of the pinset.
     Digest,
+    /// Read-only health check: every record of the store is read and checked (exit 8 naming
+    /// the file and offset of damage), the views are verified (exit 9), and the pin count and
+    /// digest are printed. Writes nothing.
+    Check,
+    /// Repair a damaged store (fs, rocksdb): what cannot be read is moved to a quarantine file
+    /// beside the store, the rest is kept; prints what was done. A healthy store is left as it
+    /// is. Not inside `exec` (the store is open there).
+    Repair,
 }
 
 /// Whether stdin may still be read by a command (not when it carries the `exec` script).
@@ -90,7 +98,38 @@ pub async fn run(
         StateCommand::Verify => audit::verify(store, out).await,
         StateCommand::Migrate => audit::migrate(store, out).await,
         StateCommand::Digest => audit::digest(store, out).await,
+        StateCommand::Check => {
+            // Opening read-only already read and checked every record.
+            audit::verify(store, out).await?;
+            audit::digest(store, out).await
+        }
+        StateCommand::Repair => Err(CliError::Usage(
+            "state repair works on a store no one has open: run it as its own command, not \
+             inside exec"
+                .into(),
+        )),
     }
+}
+
+/// `pinvault state repair`: the backend's repair of the store at `url`, before anything opens
+/// it (an open refuses a damaged store).
+pub async fn repair(
+    url: &str,
+    lock_wait: Option<std::time::Duration>,
+    out: Output,
+) -> Result<(), CliError> {
+    let report = pinvault::open::repair(url, lock_wait).await?;
+    if out.json {
+        return out.json_line(&json!({
+            "backend": report.backend,
+            "path": report.path,
+            "actions": report.actions,
+            "quarantined": report.quarantined,
+            "records_dropped": report.records_dropped,
+            "clean": report.is_clean(),
+        }));
+    }
+    out.line(&report.to_string())
 }
 
 async fn export(store: &Store, format: &str, output: &str, out: Output) -> Result<(), CliError> {

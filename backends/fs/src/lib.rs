@@ -24,7 +24,9 @@
 //! truncated on a writable open (its bytes kept in `pins.log.quarantine-*`, with a warning);
 //! damage below it, committed records missing, a bad record followed by any valid record, or
 //! a missing `pins.log`/`pins.seq` are [`Error::Corrupt`] naming the file and offset, and
-//! nothing is changed. [`open_read_only`] reports a torn tail and writes nothing. Each record
+//! nothing is changed (getting past such damage is the user's call: [`repair`], `pinvault state
+//! repair`, keeps the removed bytes in a quarantine file). [`open_read_only`] reports a torn
+//! tail and writes nothing. Each record
 //! header checksums its own length, so a flipped length bit in the middle of the log cannot
 //! pass for a torn tail. The log is compacted (rewritten, fsynced, renamed over, the directory
 //! fsynced) when it is more than twice the live data and over 1 MiB; a compaction that fails
@@ -111,6 +113,7 @@
 mod log;
 mod paths;
 mod publish;
+mod repair;
 mod sys;
 
 use std::collections::BTreeSet;
@@ -136,6 +139,7 @@ pub use crate::publish::{
     FINALIZE_LINKED, FINALIZE_RENAMED, FINALIZE_VALIDATED, MAX_OBJECT_SIZE, STAGE_PREPARED,
     STAGE_WRITTEN,
 };
+pub use crate::repair::{check_blocking, repair_blocking};
 
 /// The backend's name in capabilities, errors and its store marker.
 pub const BACKEND: &str = "fs";
@@ -234,6 +238,31 @@ pub async fn open_with_mode(
     })
     .await
     .map_err(|e| Error::backend(BACKEND, e))?
+}
+
+/// Repairs the damaged fs store in `path` on tokio's blocking pool: under the writer's lock
+/// (waiting up to `options.lock_wait`), the log is cut back to the last record before the
+/// first damaged one, the removed bytes are kept in a quarantine file, `pins.seq` is made to
+/// match, and the store is opened once to prove it (module `repair`). A healthy store gives a
+/// clean report and is not changed.
+pub async fn repair(
+    path: impl AsRef<Path>,
+    options: FsOptions,
+) -> Result<pinvault_core::RepairReport> {
+    let path = path.as_ref().to_path_buf();
+    tokio::task::spawn_blocking(move || repair_blocking(&path, options))
+        .await
+        .map_err(|e| Error::backend(BACKEND, e))?
+}
+
+/// Checks every record of the fs store in `path` without writing anything (a read-only open,
+/// on tokio's blocking pool): `Ok` when whole, [`Error::Corrupt`] naming file and offset when
+/// not.
+pub async fn check(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref().to_path_buf();
+    tokio::task::spawn_blocking(move || check_blocking(&path))
+        .await
+        .map_err(|e| Error::backend(BACKEND, e))?
 }
 
 /// Opens the existing fs store in `path` read-only: nothing in the store is written (no lock,

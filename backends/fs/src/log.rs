@@ -147,8 +147,8 @@ const COMPACT_RECORD_BYTES: usize = 1 << 20;
 /// Bookkeeping bytes counted per live entry when estimating the compacted size.
 const ENTRY_OVERHEAD: u64 = 16;
 
-const OP_PUT: u32 = 1;
-const OP_DELETE: u32 = 2;
+pub(crate) const OP_PUT: u32 = 1;
+pub(crate) const OP_DELETE: u32 = 2;
 
 /// One put or delete of a logged write.
 #[derive(Clone, PartialEq, Message)]
@@ -196,7 +196,7 @@ fn slot(table: Table) -> usize {
     table_id(table) as usize - 1
 }
 
-fn table_of(id: u32) -> Option<Table> {
+pub(crate) fn table_of(id: u32) -> Option<Table> {
     Table::ALL.iter().copied().find(|t| table_id(*t) == id)
 }
 
@@ -291,7 +291,7 @@ const SEQ_SLOT: usize = 32;
 /// `pins.seq`: how many bytes of `pins.log` are committed, in two checksummed slots written
 /// alternately, so a torn update leaves the other, older slot (module docs, "pins.seq").
 #[derive(Debug)]
-struct SeqFile {
+pub(crate) struct SeqFile {
     file: File,
     counter: u64,
 }
@@ -325,7 +325,7 @@ fn parse_seq(bytes: &[u8]) -> Option<(u64, u64)> {
 
 /// The committed length `pins.seq` records; `None` when the file is missing or holds no valid
 /// slot (a regular file is required).
-fn read_seq(root: &Root) -> Result<Option<u64>> {
+pub(crate) fn read_seq(root: &Root) -> Result<Option<u64>> {
     let location = root.display(PINS_SEQ);
     let Some((mut file, size)) = crate::paths::open_regular(root.dir(), PINS_SEQ, &location)?
     else {
@@ -358,7 +358,7 @@ impl SeqFile {
     }
 
     /// Creates (or takes over) `pins.seq` recording `committed`, fsynced with its directory.
-    fn create(root: &Root, committed: u64) -> Result<SeqFile> {
+    pub(crate) fn create(root: &Root, committed: u64) -> Result<SeqFile> {
         let location = root.display(PINS_SEQ);
         let file = root.dir().open_rw(PINS_SEQ, true).map_err(|e| io_error(&location, e))?;
         let mut bytes = [0u8; 2 * SEQ_SLOT];
@@ -387,7 +387,7 @@ impl SeqFile {
 
 /// Copies `file[from..to]` to a new `pins.log.quarantine-<unix seconds>-<from>` in the root,
 /// fsynced with the root; returns its path.
-fn quarantine(root: &Root, file: &File, from: u64, to: u64) -> Result<String> {
+pub(crate) fn quarantine(root: &Root, file: &File, from: u64, to: u64) -> Result<String> {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -411,12 +411,12 @@ fn frame(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-fn word(bytes: &[u8], at: usize) -> u32 {
+pub(crate) fn word(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 /// Whether a complete, valid record starts at `buf[0]`.
-fn valid_record_at(buf: &[u8]) -> bool {
+pub(crate) fn valid_record_at(buf: &[u8]) -> bool {
     if buf.len() < HEADER || crc32fast::hash(&buf[..4]) != word(buf, 4) {
         return false;
     }
