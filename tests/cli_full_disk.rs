@@ -9,84 +9,48 @@
 //!   once a filler file is deleted, the store reopens, `state verify` passes, `state digest`
 //!   is what was acknowledged, a further write works (and fs compacts its log).
 //!
-//! Mounting needs root (or CAP_SYS_ADMIN). Where `mount` is refused, each check prints
-//! `SKIPPED: <reason>` and is counted as *ignored* in the `test result:` line (the line
-//! `scripts/test.sh` sums), never as passed: this binary has its own small runner
-//! (`harness = false`) for that reason.
+//! Mounting needs root (or CAP_SYS_ADMIN). The binary tries one small mount first; where it
+//! is refused, it prints `SKIPPED: <reason>` and every check is reported *ignored* by the test
+//! harness (libtest-mimic, `harness = false`, because libtest cannot decide `#[ignore]` at run
+//! time), so `scripts/test.sh` counts them as skipped, never as passed.
 //!
 //! Run with `cargo test -p pinvault --features fs,rocksdb --test cli_full_disk`.
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
-
-/// How a check ended when it did not panic.
-enum Outcome {
-    Passed,
-    Skipped(String),
-}
-
-type Check = (&'static str, fn() -> Outcome);
 
 fn main() {
-    let mut checks: Vec<Check> = Vec::new();
+    let args = libtest_mimic::Arguments::from_args();
+    // Whether this process may mount is decided once, by trying: where it may not, every
+    // check is reported as ignored (with the reason on stdout), never as passed.
+    let refused = mount_refused();
+    if let Some(reason) = &refused {
+        println!("SKIPPED: mounting is refused here, so the checks are ignored: {reason}");
+    }
+    let mut trials = Vec::new();
     if cfg!(feature = "fs") {
-        checks.push(("read_only_mount_fs", read_only_mount_fs));
-        checks.push(("full_disk_fs", || full_disk("fs")));
+        trials.push(libtest_mimic::Trial::test("read_only_mount_fs", || Ok(read_only_mount_fs())));
+        trials.push(libtest_mimic::Trial::test("full_disk_fs", || Ok(full_disk("fs"))));
     }
     if cfg!(feature = "rocksdb") {
-        checks.push(("full_disk_rocksdb", || full_disk("rocksdb")));
+        trials.push(libtest_mimic::Trial::test("full_disk_rocksdb", || Ok(full_disk("rocksdb"))));
     }
-    run(&checks);
+    let trials = trials.into_iter().map(|t| t.with_ignored_flag(refused.is_some())).collect();
+    libtest_mimic::run(&args, trials).exit();
 }
 
-/// Runs the checks whose name contains the first non-flag argument (all without one), prints
-/// libtest's lines, and exits non-zero when one failed.
-fn run(checks: &[Check]) {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        for (name, _) in checks {
-            println!("{name}: test");
+/// Why this process may not mount a tmpfs, found by mounting (and unmounting) a small one.
+fn mount_refused() -> Option<String> {
+    let probe = scratch("mount-probe");
+    match mount(&["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe.to_str()?]) {
+        Ok(()) => {
+            drop(Mounted(probe));
+            None
         }
-        return;
-    }
-    let filter = args.iter().find(|a| !a.starts_with('-'));
-    let started = Instant::now();
-    let (mut passed, mut failed, mut ignored, mut filtered) = (0, 0, 0, 0);
-    for (name, check) in checks {
-        if filter.is_some_and(|f| !name.contains(f.as_str())) {
-            filtered += 1;
-            continue;
-        }
-        let t = Instant::now();
-        match catch_unwind(AssertUnwindSafe(check)) {
-            Ok(Outcome::Passed) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.1} s)", t.elapsed().as_secs_f64());
-            }
-            Ok(Outcome::Skipped(reason)) => {
-                ignored += 1;
-                println!("test {name} ... ignored");
-                println!("SKIPPED: {name}: {reason}");
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {name} ... FAILED");
-            }
-        }
-    }
-    println!(
-        "test result: {}. {passed} passed; {failed} failed; {ignored} ignored; 0 measured; \
-         {filtered} filtered out; finished in {:.2}s",
-        if failed == 0 { "ok" } else { "FAILED" },
-        started.elapsed().as_secs_f64()
-    );
-    if failed > 0 {
-        std::process::exit(101);
+        Err(reason) => Some(reason),
     }
 }
 
@@ -215,7 +179,7 @@ fn digest(url: &str) -> String {
     expect(url, &["state", "digest"], 0).stdout.trim().to_owned()
 }
 
-fn read_only_mount_fs() -> Outcome {
+fn read_only_mount_fs() {
     let dir = scratch("ro");
     let (store, view) = (dir.join("store"), dir.join("view"));
     std::fs::create_dir_all(&view).unwrap();
@@ -226,11 +190,11 @@ fn read_only_mount_fs() -> Outcome {
     std::fs::remove_file(store.join("LOCK")).unwrap();
     let before = (listed_cids(&writable), digest(&writable));
     if let Err(e) = mount(&["--bind", store.to_str().unwrap(), view.to_str().unwrap()]) {
-        return Outcome::Skipped(e);
+        panic!("{e}");
     }
     let _mounted = Mounted(view.clone());
     if let Err(e) = mount(&["-o", "remount,bind,ro", view.to_str().unwrap()]) {
-        return Outcome::Skipped(e);
+        panic!("{e}");
     }
     let read_only = url("fs", &view);
     assert_eq!(
@@ -243,7 +207,6 @@ fn read_only_mount_fs() -> Outcome {
     let run = expect(&read_only, &["pin", "add", &cid(1000)], 13);
     assert!(run.stderr.contains("read-only filesystem"), "{}", run.stderr);
     assert!(!store.join("LOCK").exists(), "the readers wrote nothing");
-    Outcome::Passed
 }
 
 /// Writes `path` until the filesystem is full, then gives `leave` bytes back.
@@ -271,13 +234,13 @@ fn number_before(text: &str, word: &str) -> u64 {
     digits.chars().rev().collect::<String>().parse().unwrap()
 }
 
-fn full_disk(backend: &str) -> Outcome {
+fn full_disk(backend: &str) {
     const PINS: u64 = 3900;
     let dir = scratch(&format!("full-{backend}"));
     let disk = dir.join("disk");
     std::fs::create_dir_all(&disk).unwrap();
     if let Err(e) = mount(&["-t", "tmpfs", "-o", "size=4m", "tmpfs", disk.to_str().unwrap()]) {
-        return Outcome::Skipped(e);
+        panic!("{e}");
     }
     let _mounted = Mounted(disk.clone());
     let store = disk.join("store");
@@ -357,5 +320,4 @@ fn full_disk(backend: &str) -> Outcome {
         .map(cid)
         .collect::<BTreeSet<_>>();
     assert_eq!(cids, acknowledged_cids, "exactly the acknowledged pins");
-    Outcome::Passed
 }
