@@ -545,8 +545,10 @@ fn read_only_commands_leave_a_torn_fs_log_alone_and_the_next_write_repairs_it() 
         let run = expect("fs", &path, args, 0);
         assert!(args[1] != "ls" || run.stdout.contains(CID), "{args:?}: {}", run.stdout);
         assert_eq!(snapshot(&path), before, "{args:?} changed the store");
+        assert!(run.stderr.contains("WARN") && run.stderr.contains("pins.log"), "{args:?}: the tear is reported: {}", run.stderr);
     }
-    expect("fs", &path, &["pin", "add", "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"], 0);
+    let run = expect("fs", &path, &["pin", "add", "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"], 0);
+    assert!(run.stderr.contains("WARN") && run.stderr.contains("quarantine"), "the repair is reported: {}", run.stderr);
     let quarantined: Vec<_> = std::fs::read_dir(&path)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -154,7 +154,7 @@ macro_rules! __conformance_checks {
                 staged_objects_are_invisible, finalize_publishes_whole_set, manifest_only_set_publishes,
                 finalize_of_published_set_already_exists, abort_removes_staged, abort_leaves_published_alone,
                 sweep_removes_only_old_staged, list_shows_published_in_key_order, hostile_names_are_refused,
-                names_have_one_spelling,
+                names_have_one_spelling, publish_helper_leaves_nothing_staged_on_failure,
                 object_size_limit_is_enforced, oversized_manifest_is_refused,
                 finalize_with_foreign_or_duplicate_object_is_invalid, finalize_reports_errors_in_contract_order,
                 unknown_objects_are_not_found, publication_survives_reopen,

@@ -13,7 +13,8 @@ use futures::StreamExt;
 use pinvault_core::name::MAX_NAME_BYTES;
 use pinvault_core::publish::{sha256, MAX_MANIFEST_BYTES};
 use pinvault_core::{
-    Error, ObjectKey, ObjectMeta, ObjectName, Publication, Publisher, SetName, StagedObject,
+    Error, ObjectKey, ObjectMeta, ObjectName, Publication, Publisher, PublisherExt, SetName,
+    StagedObject,
 };
 
 use crate::fixtures::{content, object, set};
@@ -452,6 +453,47 @@ pub async fn names_have_one_spelling(h: &dyn Harness) {
         collect(p.list("cafe\u{301}"), "list").await.is_empty(),
         "an NFD prefix must not match the NFC set"
     );
+}
+
+/// `PublisherExt::publish` (stage, finalize, abort on failure: the protocol as one call)
+/// publishes a whole set, and when it fails (the set exists: first writer wins; an object
+/// over the size limit) it leaves nothing staged behind.
+pub async fn publish_helper_leaves_nothing_staged_on_failure(h: &dyn Harness) {
+    let s = fresh(h).await;
+    let p = &*s.publisher;
+    let objects = |tag: &str| -> Vec<(ObjectName, Bytes)> {
+        NAMES.iter().map(|n| (object(n), staged_bytes("helper", &NAMES, n, tag))).collect()
+    };
+    if !p.publication_capabilities().atomic_publication {
+        assert_refused(
+            p.publish(&set("helper"), objects("a"), Bytes::new()).await,
+            "publication::publish_helper_leaves_nothing_staged_on_failure",
+            "atomic_publication",
+        );
+        return;
+    }
+    let published = must(p.publish(&set("helper"), objects("a"), Bytes::from_static(b"m")).await, "publish");
+    assert_eq!(published.objects.len(), NAMES.len());
+    assert_published(p, "helper", &NAMES, "a", b"m", "publish").await;
+    expect_err(
+        p.publish(&set("helper"), objects("b"), Bytes::from_static(b"m2")).await,
+        "AlreadyExists",
+        "publishing a set that exists",
+    );
+    assert_published(p, "helper", &NAMES, "a", b"m", "after a second publish of the set").await;
+    let limit = p.publication_capabilities().max_object_size;
+    if let Some(limit) = limit.filter(|l| *l <= 64 << 20) {
+        let mut with_oversized = objects("c");
+        with_oversized.insert(1, (object("too-big"), Bytes::from(vec![0u8; limit as usize + 1])));
+        expect_err(
+            p.publish(&set("helper-2"), with_oversized, Bytes::new()).await,
+            "InvalidInput",
+            "publishing an object over max_object_size",
+        );
+        expect_err(p.publication(&set("helper-2")).await, "NotFound", "the failed set");
+    }
+    let swept = must(p.sweep(chrono::Utc::now() + chrono::Duration::seconds(60)).await, "sweep");
+    assert_eq!(swept.removed, 0, "a failed publish must abort what it staged, leaving sweep nothing");
 }
 
 /// An object above `max_object_size` is refused with `InvalidInput` and nothing is staged;

@@ -69,7 +69,7 @@ pub use multiaddr::Multiaddr;
 pub use name::{ObjectKey, ObjectName, SetName};
 pub use pin::{PeerId, Pin, PinMode, PinOptions, PinType};
 pub use repair::RepairReport;
-pub use publish::{ObjectMeta, Publication, Publisher, StagedObject, SweepReport};
+pub use publish::{ObjectMeta, Publication, Publisher, PublisherExt, StagedObject, SweepReport};
 pub use state::{Cursor, Expiry, ListEntry, MigrationReport, PinState, Placement, Versioned};
 pub use store_dir::OpenMode;
 pub use version::{Precondition, Version};

@@ -166,3 +166,47 @@ pub trait Publisher: Send + Sync + std::fmt::Debug {
     /// Published objects whose key (`set/name`) starts with `prefix`, in key order.
     fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>>;
 }
+
+/// The whole publication protocol as one call, for every [`Publisher`]: implemented once here
+/// and not overridable, so no backend can get the order wrong.
+#[async_trait]
+pub trait PublisherExt: Publisher {
+    /// Stages `objects` in order, then finalizes them with `manifest` as set `set`. If a stage
+    /// or the finalize fails, what was staged is aborted and the error that stopped the
+    /// publication is returned (a failed abort is logged; [`Publisher::sweep`] removes what it
+    /// left). `AlreadyExists` means another writer published `set` first.
+    async fn publish(
+        &self,
+        set: &SetName,
+        objects: Vec<(ObjectName, Bytes)>,
+        manifest: Bytes,
+    ) -> Result<Publication> {
+        let mut staged = Vec::with_capacity(objects.len());
+        for (name, bytes) in objects {
+            match self.stage(set, &name, bytes).await {
+                Ok(s) => staged.push(s),
+                Err(e) => return Err(abort_after(self, &staged, e).await),
+            }
+        }
+        match self.finalize(set, &staged, manifest).await {
+            Ok(publication) => Ok(publication),
+            Err(e) => Err(abort_after(self, &staged, e).await),
+        }
+    }
+}
+
+impl<P: Publisher + ?Sized> PublisherExt for P {}
+
+/// Aborts `staged` after `error` stopped a publication, and gives `error` back.
+async fn abort_after<P: Publisher + ?Sized>(p: &P, staged: &[StagedObject], error: Error) -> Error {
+    if !staged.is_empty() {
+        if let Err(abort) = p.abort(staged).await {
+            tracing::warn!(
+                objects = staged.len(),
+                error = %abort,
+                "aborting the staged objects of a failed publication failed too; sweep removes them"
+            );
+        }
+    }
+    error
+}

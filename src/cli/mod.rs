@@ -181,8 +181,32 @@ impl StoreCommand {
 }
 
 /// Parses the command line, runs it, and turns the outcome into an exit code.
+/// Prints the library's events at `PINVAULT_LOG`'s level (`error`, `warn`, `info`, `debug`,
+/// `trace`; default `warn`) on stderr: a store's warnings (a torn tail repaired and
+/// quarantined, a compaction put off for lack of space) reach the user.
+fn log_to_stderr() -> Result<(), String> {
+    let level = match std::env::var("PINVAULT_LOG") {
+        Ok(text) => text.parse::<tracing_subscriber::filter::LevelFilter>().map_err(|_| {
+            format!("PINVAULT_LOG={text:?} is not one of error, warn, info, debug, trace")
+        })?,
+        Err(_) => tracing_subscriber::filter::LevelFilter::WARN,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .try_init()
+        .map_err(|e| format!("cannot install the log: {e}"))
+}
+
 pub fn main() -> ExitCode {
     let mut cli = Cli::parse();
+    if let Err(e) = log_to_stderr() {
+        eprintln!("pinvault: {e}");
+        return ExitCode::from(2);
+    }
     let metrics = match cli.metrics_file.take().map(metrics::MetricsFile::install).transpose() {
         Ok(metrics) => metrics,
         Err(e) => {

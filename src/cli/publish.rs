@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use clap::Subcommand;
 use futures::TryStreamExt;
 use pinvault::publish::MAX_MANIFEST_BYTES;
-use pinvault::{Error, ObjectKey, ObjectName, SetName, StagedObject, Store};
+use pinvault::{Error, ObjectKey, ObjectName, PublisherExt, SetName, Store};
 use serde_json::json;
 
 use crate::cli::exit::CliError;
@@ -72,17 +72,7 @@ pub async fn publish(
         let bytes = read_whole(path, object_limit, &object_limit_name).await?;
         inputs.push((ObjectName::new(name)?, Bytes::from(bytes)));
     }
-    let mut staged: Vec<StagedObject> = Vec::with_capacity(inputs.len());
-    for (name, bytes) in inputs {
-        match store.publisher.stage(&set, &name, bytes).await {
-            Ok(s) => staged.push(s),
-            Err(e) => return Err(abort_after(store, &staged, e).await),
-        }
-    }
-    let publication = match store.publisher.finalize(&set, &staged, manifest).await {
-        Ok(p) => p,
-        Err(e) => return Err(abort_after(store, &staged, e).await),
-    };
+    let publication = store.publisher.publish(&set, inputs, manifest).await?;
     let bytes: u64 = publication.objects.iter().map(|o| o.size).sum();
     if out.json {
         out.json_line(&json!({
@@ -101,16 +91,6 @@ pub async fn publish(
     }
 }
 
-/// Aborts what was staged, then returns the error that stopped the publication.
-async fn abort_after(store: &Store, staged: &[StagedObject], error: pinvault::Error) -> CliError {
-    if !staged.is_empty() {
-        if let Err(abort) = store.publisher.abort(staged).await {
-            // `sweep` removes what this could not.
-            eprintln!("pinvault: aborting {} staged objects failed too: {abort}", staged.len());
-        }
-    }
-    error.into()
-}
 
 /// `older_than_secs` before `now`, or `InvalidInput` when that is before the earliest time
 /// chrono represents.
