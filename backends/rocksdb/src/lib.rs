@@ -76,6 +76,15 @@
 //! its own to write its info log in, so it cannot run on a read-only filesystem, and pinvault's
 //! readers are short-lived, so catching up buys nothing.
 //!
+//! # A full disk
+//!
+//! `ENOSPC` from RocksDB (`IO error: No space left on device`) is [`Error::Path`] with
+//! [`PathProblem::NoSpace`] naming the store, RocksDB's error kept as the source; a failed
+//! write leaves RocksDB refusing further writes until the store is reopened, and nothing
+//! acknowledged is lost. A reopen needs free space for what recovery writes; when there is
+//! little, the open skips recovery's flush of the WALs to SST files (see `space`), so a store
+//! reopens as soon as a little space is free.
+//!
 //! # RocksDB's own info log
 //!
 //! RocksDB writes a diagnostic log, `<store>/LOG`, and at every open renames the previous one
@@ -92,6 +101,7 @@
 
 mod lock;
 mod repair;
+mod space;
 mod wal;
 
 use std::path::{Path, PathBuf};
@@ -153,6 +163,13 @@ pub struct RocksEngine {
     recovery: Recovery,
 }
 
+/// RocksDB's info log sent to `tracing` at debug level instead of a `LOG` file.
+pub(crate) fn info_log_to_tracing() -> InfoLogger {
+    InfoLogger::new_callback_logger(LogLevel::Info, |level, msg| {
+        tracing::debug!(backend = BACKEND, ?level, "{}", msg.trim_end())
+    })
+}
+
 /// How often a read-only open is tried while a writer changes the MANIFEST under it.
 const READ_ONLY_ATTEMPTS: u64 = 10;
 
@@ -181,7 +198,7 @@ fn engine_error(path: &Path, e: rocksdb::Error) -> Error {
             Some(problem) => Error::Path {
                 path: path.to_path_buf(),
                 problem,
-                source: std::io::Error::new(problem.io_kind(), e.into_string()),
+                source: std::io::Error::new(problem.io_kind(), e),
             },
             None => Error::backend(BACKEND, e),
         },
@@ -280,8 +297,40 @@ impl RocksEngine {
         }
         let mut db_options = db_options();
         db_options.create_if_missing(claim.is_new());
-        let db = DB::open_cf_descriptors(&db_options, &path, column_families())
-            .map_err(|e| open_error(&path, e, !claim.is_new()))?;
+        let short = !claim.is_new() && space::is_short(&path, wal::total_bytes(&path)?);
+        let opened = if short {
+            Err(None)
+        } else {
+            DB::open_cf_descriptors(&db_options, &path, column_families()).map_err(Some)
+        };
+        let db = match opened {
+            Ok(db) => db,
+            Err(cause) if short || cause.as_ref().is_some_and(space::is_no_space) => {
+                let lean = space::lean(&mut db_options)?;
+                let db = DB::open_cf_descriptors(&lean, &path, column_families())
+                    .map_err(|e| open_error(&path, e, true))?;
+                let action = format!(
+                    "the filesystem is short of space ({}): opened without writing the \
+                     replayed WAL to SST files; RocksDB flushes it later, when there is space",
+                    match cause {
+                        Some(e) => e.into_string(),
+                        None => format!(
+                            "less free than the WALs hold plus {} KiB",
+                            space::HEADROOM / 1024
+                        ),
+                    }
+                );
+                tracing::warn!(path = %path.display(), "rocksdb: {action}");
+                recovery.actions.push(action);
+                db
+            }
+            Err(cause) => {
+                return Err(match cause {
+                    Some(e) => open_error(&path, e, !claim.is_new()),
+                    None => Error::backend(BACKEND, "no open was tried"),
+                })
+            }
+        };
         claim.commit()?;
         Ok(RocksEngine {
             db,
@@ -301,10 +350,7 @@ impl RocksEngine {
     fn open_read_only(path: PathBuf, options: &RocksOptions) -> Result<Self> {
         let mut db_options = db_options();
         db_options.create_if_missing(false);
-        db_options.set_info_logger(InfoLogger::new_callback_logger(
-            LogLevel::Info,
-            |level, msg| tracing::debug!(backend = BACKEND, ?level, "{}", msg.trim_end()),
-        ));
+        db_options.set_info_logger(info_log_to_tracing());
         let mut attempt = 0;
         let db = loop {
             attempt += 1;

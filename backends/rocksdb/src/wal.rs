@@ -110,6 +110,15 @@ fn wal_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(wals)
 }
 
+/// The bytes the WALs of the store in `dir` hold.
+pub(crate) fn total_bytes(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for (_, wal) in wal_files(dir)? {
+        total += std::fs::metadata(&wal).map_or(0, |m| m.len());
+    }
+    Ok(total)
+}
+
 /// Walks every WAL of the store in `dir`: `Ok(Some)` for a torn tail (see the module docs),
 /// [`Error::Corrupt`] for damage; writes nothing.
 pub(crate) fn inspect(dir: &Path) -> Result<Option<TornTail>> {
