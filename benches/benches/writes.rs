@@ -126,7 +126,7 @@ fn rocks(c: &mut Criterion, rt: &Runtime, sync: bool) {
         "rocksdb-nosync"
     };
     let dir = fixtures::scratch(label);
-    let backend = fixtures::open_rocks(rt, &dir.path().join("framework"), RocksOptions { sync });
+    let backend = fixtures::open_rocks(rt, &dir.path().join("framework"), RocksOptions { sync, ..RocksOptions::default() });
     let raw = RawRocks::open(&dir.path().join("raw"), sync);
     let cfs = raw.cfs();
     let options = raw.write_options();

@@ -40,7 +40,7 @@ impl RawRocks {
     /// Opens (creating) the database in `path`, with the backend's options; `sync` is
     /// `WriteOptions::set_sync` of every write, as `RocksOptions::sync`.
     pub fn open(path: &Path, sync: bool) -> Self {
-        let engine = RocksEngine::open(path, &RocksOptions { sync })
+        let engine = RocksEngine::open(path, &RocksOptions { sync, ..RocksOptions::default() })
             .expect("opening the raw RocksDB database");
         RawRocks { engine, sync }
     }
