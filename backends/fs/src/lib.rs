@@ -109,6 +109,7 @@
 //!
 //! All file I/O runs on tokio's blocking pool, never on the async runtime.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod log;
 mod paths;

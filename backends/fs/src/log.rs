@@ -479,8 +479,7 @@ fn load(root: &Root, file: File, access: Access) -> Result<Loaded> {
         }
         None => None,
     };
-    let st = crate::sys::fstat(std::os::fd::AsRawFd::as_raw_fd(&file))
-        .map_err(|e| io_error(&location, e))?;
+    let st = crate::sys::fstat(&file).map_err(|e| io_error(&location, e))?;
     if st.kind != crate::sys::Kind::File {
         return Err(Error::corrupt(&location, "not a regular file"));
     }

@@ -192,7 +192,7 @@ impl Root {
         for name in [STAGING, TXN, SETS] {
             match root.dir.mkdir(name) {
                 Ok(()) => created = true,
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io_error(root.display(name), e)),
             }
             // Open it once: a symlink or a file in its place is refused now.
@@ -300,8 +300,7 @@ pub fn open_regular(dir: &Dir, name: &str, location: &str) -> Result<Option<(Fil
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_error(location, e)),
     };
-    let st =
-        sys::fstat(std::os::fd::AsRawFd::as_raw_fd(&file)).map_err(|e| io_error(location, e))?;
+    let st = sys::fstat(&file).map_err(|e| io_error(location, e))?;
     if st.kind != Kind::File {
         return Err(Error::corrupt(
             location,

@@ -292,7 +292,7 @@ impl Publish {
     }
 
     fn rename_error(&self, operation: &str, e: io::Error, target: &str) -> Error {
-        if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+        if sys::is_rename_unsupported(&e) {
             return Error::unsupported(
                 BACKEND,
                 format!(
@@ -820,13 +820,11 @@ fn probe(root: &Root) -> Result<Option<String>> {
         drop(txn.create_file(&other).map_err(|e| io_error(&at, e))?);
         match txn.rename_noreplace(&other, &txn, &link) {
             Err(e) if sys::is_exists(&e) => Ok(None),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) => {
-                Ok(Some(format!(
-                    "the filesystem of {} refuses renameat2(RENAME_NOREPLACE) ({e}); pinvault \
+            Err(e) if sys::is_rename_unsupported(&e) => Ok(Some(format!(
+                "the filesystem of {} refuses renameat2(RENAME_NOREPLACE) ({e}); pinvault \
                      does not fall back to a check-then-rename, which two writers could both win",
-                    root.path().display()
-                )))
-            }
+                root.path().display()
+            ))),
             Err(e) => Err(io_error(&at, e)),
             Ok(()) => Ok(Some(format!(
                 "the filesystem of {} ignored RENAME_NOREPLACE (it replaced an existing name)",
