@@ -51,11 +51,11 @@
 //! that `sweep` removes.
 //!
 //! Readers (`head`, `get`, `publication`, `list`) read only `sets/`. Names become **one** path
-//! component each (module `paths`: `n-` + the name with every byte outside `[a-z0-9._-]`
+//! component each (module `names`: `n-` + the name with every byte outside `[a-z0-9._-]`
 //! percent-encoded, or `h-` + SHA-256 when too long), so no name escapes the root, and set
 //! `a/b` with object `c` and set `a` with object `b/c` land on different paths. Every access
 //! under the root goes through `openat(.., O_NOFOLLOW)` and friends from an open directory
-//! (module `sys`), so a symlink planted anywhere in the tree makes the read fail with
+//! (modules `root` and `sys`), so a symlink planted anywhere in the tree makes the read fail with
 //! [`Error::Corrupt`] and is never followed: nothing outside the root is read or written.
 //!
 //! Publication versions are `Version::from_u64` of a strictly increasing nanosecond clock,
@@ -112,9 +112,11 @@
 #![forbid(unsafe_code)]
 
 mod log;
-mod paths;
+mod names;
 mod publish;
 mod repair;
+mod root;
+mod sealed;
 mod sys;
 
 use std::collections::BTreeSet;
@@ -145,7 +147,7 @@ pub use crate::repair::{check_blocking, repair_blocking};
 /// The backend's name in capabilities, errors and its store marker.
 pub const BACKEND: &str = "fs";
 
-/// The version of the directory layout (module `paths`), recorded in the store marker.
+/// The version of the directory layout (module `names`), recorded in the store marker.
 /// 2: the store keeps `pins.seq` (module `log`), so a build that would not update it refuses
 /// the store instead of making it look damaged.
 pub const STORE_FORMAT: u32 = 2;
@@ -165,12 +167,12 @@ pub const CRASH_POINTS: &[&str] = &[
 /// Where a published object's bytes live, relative to the store's root:
 /// `sets/<E(set)>/<E(name)>`, each name encoded as one path component (see the crate docs).
 pub fn published_object_path(set: &SetName, name: &ObjectName) -> PathBuf {
-    published_set_path(set).join(paths::encode(name.as_str()))
+    published_set_path(set).join(names::encode(name.as_str()))
 }
 
 /// The directory of a published set, relative to the store's root: `sets/<E(set)>`.
 pub fn published_set_path(set: &SetName) -> PathBuf {
-    Path::new(paths::SETS).join(paths::encode(set.as_str()))
+    Path::new(names::SETS).join(names::encode(set.as_str()))
 }
 
 /// The crash points when the filesystem cannot publish (publication is then refused).
@@ -319,9 +321,9 @@ impl FsBackend {
         faults: FaultInjector,
     ) -> Result<Self> {
         let root = Arc::new(if read_only {
-            paths::Root::open_read_only(&path)?
+            root::Root::open_read_only(&path)?
         } else {
-            paths::Root::open(&path, options.lock_wait)?
+            root::Root::open(&path, options.lock_wait)?
         });
         let access = log::Access::of(&claim, read_only);
         let engine = FsLogEngine::open_in(root.clone(), &options, access)?;

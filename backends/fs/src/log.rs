@@ -128,7 +128,8 @@ use pinvault_core::store_dir::{self, OpenMode};
 use pinvault_core::{Error, Result};
 use prost::Message;
 
-use crate::paths::{io_error, Root, PINS_LOG, PINS_LOG_TMP};
+use crate::names::{PINS_LOG, PINS_LOG_TMP};
+use crate::root::{io_error, Root};
 
 /// The file recording how much of `pins.log` is committed.
 pub const PINS_SEQ: &str = "pins.seq";
@@ -327,8 +328,7 @@ fn parse_seq(bytes: &[u8]) -> Option<(u64, u64)> {
 /// slot (a regular file is required).
 pub(crate) fn read_seq(root: &Root) -> Result<Option<u64>> {
     let location = root.display(PINS_SEQ);
-    let Some((mut file, size)) = crate::paths::open_regular(root.dir(), PINS_SEQ, &location)?
-    else {
+    let Some((mut file, size)) = crate::root::open_regular(root.dir(), PINS_SEQ, &location)? else {
         return Ok(None);
     };
     let mut bytes = Vec::with_capacity(2 * SEQ_SLOT);
@@ -395,7 +395,7 @@ pub(crate) fn quarantine(root: &Root, file: &File, from: u64, to: u64) -> Result
     let location = root.display(&name);
     let mut bytes = vec![0u8; (to - from) as usize];
     file.read_exact_at(&mut bytes, from).map_err(|e| io_error(root.display(PINS_LOG), e))?;
-    crate::paths::write_new_file(root.dir(), &name, &bytes, true)
+    crate::root::write_new_file(root.dir(), &name, &bytes, true)
         .map_err(|e| io_error(&location, e))?;
     root.dir().sync().map_err(|e| io_error(root.path().display(), e))?;
     Ok(location)
@@ -601,7 +601,7 @@ impl FsLogEngine {
         let mut attempt = 0;
         let loaded = loop {
             let before = fingerprint(&root);
-            let file = crate::paths::open_regular(root.dir(), PINS_LOG, &location)?
+            let file = crate::root::open_regular(root.dir(), PINS_LOG, &location)?
                 .map(|(file, _)| file)
                 .ok_or_else(|| missing_log(&location))?;
             match load(&root, file, access) {

@@ -46,9 +46,11 @@ use pinvault_core::publish::{self, ObjectMeta, Publication, StagedObject, SweepR
 use pinvault_core::{Error, FaultInjector, Result, Version};
 use prost::Message;
 
-use crate::paths::{
-    self, io_error, Decoded, Root, DATA, MANIFEST, META, SETS, STAGING, TMP_PREFIX, TXN, TXN_PREFIX,
+use crate::names::{
+    self, Decoded, DATA, MANIFEST, META, SETS, STAGING, TMP_PREFIX, TXN, TXN_PREFIX,
 };
+use crate::root::{self, io_error, Root};
+use crate::sealed::{seal, unseal};
 use crate::sys::{self, Dir, Kind};
 use crate::BACKEND;
 
@@ -224,7 +226,7 @@ impl Publish {
         for _attempt in 0..1000 {
             let staged_at = Utc::now();
             let counter = self.stage_counter.fetch_add(1, Ordering::Relaxed);
-            let stage_id = paths::stage_id(nanos(staged_at), counter);
+            let stage_id = names::stage_id(nanos(staged_at), counter);
             let staged = StagedObject {
                 set: set.clone(),
                 name: name.clone(),
@@ -246,7 +248,7 @@ impl Publish {
                 Ok(false) => continue,
                 Err(e @ Error::Crashed { .. }) => return Err(e),
                 Err(e) => {
-                    if let Err(clean) = paths::remove_tree(&staging, &tmp, &tmp_at, 1) {
+                    if let Err(clean) = root::remove_tree(&staging, &tmp, &tmp_at, 1) {
                         tracing::warn!(error = %clean, "fs: a failed staging stays for sweep");
                     }
                     return Err(e);
@@ -272,10 +274,10 @@ impl Publish {
         bytes: &[u8],
     ) -> Result<bool> {
         let dir = staging.open_dir(tmp).map_err(|e| io_error(tmp_at, e))?;
-        paths::write_new_file(&dir, DATA, bytes, self.durable)
+        root::write_new_file(&dir, DATA, bytes, self.durable)
             .map_err(|e| io_error(format!("{tmp_at}/{DATA}"), e))?;
-        let meta = paths::seal(META_MAGIC, &layout::staged_record(staged).encode_to_vec());
-        paths::write_new_file(&dir, META, &meta, self.durable)
+        let meta = seal(META_MAGIC, &layout::staged_record(staged).encode_to_vec());
+        root::write_new_file(&dir, META, &meta, self.durable)
             .map_err(|e| io_error(format!("{tmp_at}/{META}"), e))?;
         if self.durable {
             dir.sync().map_err(|e| io_error(tmp_at, e))?;
@@ -284,7 +286,7 @@ impl Publish {
         match staging.rename_noreplace(tmp, staging, &staged.stage_id) {
             Ok(()) => Ok(true),
             Err(e) if sys::is_exists(&e) => {
-                paths::remove_tree(staging, tmp, tmp_at, 1)?;
+                root::remove_tree(staging, tmp, tmp_at, 1)?;
                 Ok(false)
             }
             Err(e) => Err(self.rename_error("stage", e, &format!("{STAGING}/{}", staged.stage_id))),
@@ -310,7 +312,7 @@ impl Publish {
 
     /// The staging directory of `s` if it still holds exactly that object.
     fn held(&self, staging: &Dir, s: &StagedObject) -> Result<Option<Dir>> {
-        if !paths::valid_stage_id(&s.stage_id) {
+        if !names::valid_stage_id(&s.stage_id) {
             return Ok(None);
         }
         let Some((dir, record)) = self.staged_record(staging, &s.stage_id)? else {
@@ -349,10 +351,10 @@ impl Publish {
             Err(e) => return Err(io_error(&dir_at, e)),
         };
         let meta_at = format!("{dir_at}/{META}");
-        let Some(bytes) = paths::read_regular(&dir, META, &meta_at, RECORD_LIMIT)? else {
+        let Some(bytes) = root::read_regular(&dir, META, &meta_at, RECORD_LIMIT)? else {
             return Ok(None);
         };
-        let body = paths::unseal(META_MAGIC, &bytes, &meta_at)?;
+        let body = unseal(META_MAGIC, &bytes, &meta_at)?;
         let record = StagedRecord::decode(body)
             .map_err(|e| Error::corrupt(&meta_at, format!("does not decode: {e}")))?;
         Ok(Some((dir, record)))
@@ -369,7 +371,7 @@ impl Publish {
         publish::validate_finalize(set, staged, &manifest)?;
         let _gate = self.shared();
         let sets = self.root.open_dir(SETS)?;
-        let set_dir = paths::encode(set.as_str());
+        let set_dir = names::encode(set.as_str());
         match sets.stat_at(&set_dir) {
             Ok(_) => return Err(Error::AlreadyExists { what: format!("published set {set}") }),
             Err(e) if is_not_found(&e) => {}
@@ -421,7 +423,7 @@ impl Publish {
             self.build_and_publish(&txn, &txn_name, &txn_at, &held, &record, &sets, &set_dir, set);
         if let Err(e) = built {
             if !matches!(e, Error::Crashed { .. }) {
-                if let Err(clean) = paths::remove_tree(&txn, &txn_name, &txn_at, 1) {
+                if let Err(clean) = root::remove_tree(&txn, &txn_name, &txn_at, 1) {
                     tracing::warn!(error = %clean, "fs: a failed transaction stays for sweep");
                 }
             }
@@ -496,7 +498,7 @@ impl Publish {
     ) -> Result<()> {
         let dir = txn.open_dir(txn_name).map_err(|e| io_error(txn_at, e))?;
         for (s, staged_dir) in held {
-            let file = paths::encode(s.name.as_str());
+            let file = names::encode(s.name.as_str());
             staged_dir.link(DATA, &dir, &file).map_err(|e| {
                 if is_not_found(&e) {
                     // Only a concurrent finalizer of this set removes a checked staging.
@@ -521,8 +523,8 @@ impl Publish {
                 }
             })?;
         }
-        let body = paths::seal(MANIFEST_MAGIC, &record.encode_to_vec());
-        paths::write_new_file(&dir, MANIFEST, &body, self.durable)
+        let body = seal(MANIFEST_MAGIC, &record.encode_to_vec());
+        root::write_new_file(&dir, MANIFEST, &body, self.durable)
             .map_err(|e| io_error(format!("{txn_at}/{MANIFEST}"), e))?;
         if self.durable {
             dir.sync().map_err(|e| io_error(txn_at, e))?;
@@ -545,14 +547,14 @@ impl Publish {
         let gone_at = self.at(&format!("{STAGING}/{gone}"));
         match staging.rename(id, staging, &gone) {
             Ok(()) => {
-                paths::remove_tree(staging, &gone, &gone_at, 1)?;
+                root::remove_tree(staging, &gone, &gone_at, 1)?;
                 Ok(true)
             }
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) if sys::is_exists(&e) => {
                 // A leftover of an interrupted removal sits under the aside name: remove both.
-                paths::remove_tree(staging, &gone, &gone_at, 1)?;
-                paths::remove_tree(staging, id, &self.at(&format!("{STAGING}/{id}")), 1)?;
+                root::remove_tree(staging, &gone, &gone_at, 1)?;
+                root::remove_tree(staging, id, &self.at(&format!("{STAGING}/{id}")), 1)?;
                 Ok(true)
             }
             Err(e) => Err(io_error(self.at(&format!("{STAGING}/{id}")), e)),
@@ -567,7 +569,7 @@ impl Publish {
         let staging = self.root.open_dir(STAGING)?;
         let mut removed = false;
         for s in staged {
-            if paths::valid_stage_id(&s.stage_id) {
+            if names::valid_stage_id(&s.stage_id) {
                 removed |= self.remove_staged(&staging, &s.stage_id)?;
             }
         }
@@ -600,7 +602,7 @@ impl Publish {
                 continue;
             };
             let at = self.at(&format!("{STAGING}/{name}"));
-            if paths::valid_stage_id(&name) {
+            if names::valid_stage_id(&name) {
                 match self.staged_record(&staging, &name) {
                     Ok(Some((_, record))) => {
                         let staged_at = layout::time(record.staged_secs, record.staged_nanos)
@@ -613,14 +615,14 @@ impl Publish {
                     // Not a complete staging (no record, or not a directory): a leftover.
                     Ok(None) | Err(Error::Corrupt { .. }) => {
                         if self.modified_before(&staging, &name, &at, cutoff_nanos)? {
-                            paths::remove_tree(&staging, &name, &at, 1)?;
+                            root::remove_tree(&staging, &name, &at, 1)?;
                         }
                     }
                     Err(e) => return Err(e),
                 }
             } else if name.starts_with(TMP_PREFIX) {
                 if self.modified_before(&staging, &name, &at, cutoff_nanos)? {
-                    paths::remove_tree(&staging, &name, &at, 1)?;
+                    root::remove_tree(&staging, &name, &at, 1)?;
                 }
             } else {
                 tracing::warn!(entry = %at, "fs: sweep leaves alone an unknown entry");
@@ -645,7 +647,7 @@ impl Publish {
                 None => self.modified_before(&txn, &name, &at, cutoff_nanos)?,
             };
             if old {
-                paths::remove_tree(&txn, &name, &at, 1)?;
+                root::remove_tree(&txn, &name, &at, 1)?;
             }
         }
         Ok(report)
@@ -662,12 +664,12 @@ impl Publish {
             Err(e) => return Err(io_error(&dir_at, e)),
         };
         let manifest_at = format!("{dir_at}/{MANIFEST}");
-        let bytes = paths::read_regular(&dir, MANIFEST, &manifest_at, RECORD_LIMIT)?
+        let bytes = root::read_regular(&dir, MANIFEST, &manifest_at, RECORD_LIMIT)?
             .ok_or_else(|| Error::corrupt(&manifest_at, "a published set without its manifest"))?;
-        let body = paths::unseal(MANIFEST_MAGIC, &bytes, &manifest_at)?;
+        let body = unseal(MANIFEST_MAGIC, &bytes, &manifest_at)?;
         let record = SetFile::decode(body)
             .map_err(|e| Error::corrupt(&manifest_at, format!("does not decode: {e}")))?;
-        if paths::encode(&record.set) != component {
+        if names::encode(&record.set) != component {
             return Err(Error::corrupt(
                 &manifest_at,
                 format!("names set {:?}, which does not belong in this directory", record.set),
@@ -699,7 +701,7 @@ impl Publish {
     /// A published set.
     pub(crate) fn publication(&self, set: &SetName) -> Result<Publication> {
         let sets = self.root.open_dir(SETS)?;
-        let component = paths::encode(set.as_str());
+        let component = names::encode(set.as_str());
         let at = self.at(&format!("{SETS}/{component}/{MANIFEST}"));
         let (_, record) = self
             .read_set(&sets, &component)?
@@ -723,7 +725,7 @@ impl Publish {
     /// The set directory, record and object record of a published key.
     fn find(&self, key: &ObjectKey) -> Result<(Dir, ObjectMeta)> {
         let sets = self.root.open_dir(SETS)?;
-        let component = paths::encode(key.set.as_str());
+        let component = names::encode(key.set.as_str());
         let at = self.at(&format!("{SETS}/{component}/{MANIFEST}"));
         let (dir, record) = self
             .read_set(&sets, &component)?
@@ -744,9 +746,9 @@ impl Publish {
     /// Bytes of a published object, checked against its record's size and SHA-256.
     pub(crate) fn get(&self, key: &ObjectKey) -> Result<Bytes> {
         let (dir, meta) = self.find(key)?;
-        let file = paths::encode(key.name.as_str());
-        let at = self.at(&format!("{SETS}/{}/{file}", paths::encode(key.set.as_str())));
-        let bytes = paths::read_regular(&dir, &file, &at, meta.size)?.ok_or_else(|| {
+        let file = names::encode(key.name.as_str());
+        let at = self.at(&format!("{SETS}/{}/{file}", names::encode(key.set.as_str())));
+        let bytes = root::read_regular(&dir, &file, &at, meta.size)?.ok_or_else(|| {
             Error::corrupt(&at, format!("object {key} is published but its file is missing"))
         })?;
         if bytes.len() as u64 != meta.size || publish::sha256(&bytes) != meta.sha256 {
@@ -771,7 +773,7 @@ impl Publish {
         for entry in sets.entries().map_err(|e| io_error(self.at(SETS), e))? {
             let shown = String::from_utf8_lossy(&entry).into_owned();
             let at = self.at(&format!("{SETS}/{shown}"));
-            match paths::decode(&entry) {
+            match names::decode(&entry) {
                 None => return Err(Error::corrupt(&at, "an entry pinvault did not write")),
                 Some(Decoded::Name(set)) if !could_match(&set) => continue,
                 Some(_) => {}
@@ -804,7 +806,7 @@ fn probe(root: &Root) -> Result<Option<String>> {
     let (file, link, other) = (format!("{base}-f"), format!("{base}-l"), format!("{base}-o"));
     let at = root.display(&format!("{TXN}/{base}"));
     for name in [&file, &link, &other] {
-        paths::remove_tree(&txn, name, &at, 0)?;
+        root::remove_tree(&txn, name, &at, 0)?;
     }
     let verdict = (|| -> Result<Option<String>> {
         drop(txn.create_file(&file).map_err(|e| io_error(&at, e))?);
@@ -833,7 +835,7 @@ fn probe(root: &Root) -> Result<Option<String>> {
         }
     })();
     for name in [&file, &link, &other] {
-        paths::remove_tree(&txn, name, &at, 0)?;
+        root::remove_tree(&txn, name, &at, 0)?;
     }
     verdict
 }

@@ -27,7 +27,8 @@ use pinvault_core::{Error, FaultInjector, RepairReport, Result};
 use prost::Message;
 
 use crate::log::{self, LogRecord, SeqFile, HEADER, MAGIC, PINS_SEQ};
-use crate::paths::{io_error, Root, PINS_LOG};
+use crate::names::PINS_LOG;
+use crate::root::{io_error, Root};
 use crate::{FsBackend, FsOptions, BACKEND, STORE_FORMAT};
 
 /// Repairs the fs store at `path` on the calling thread (see the module docs). Waits up to

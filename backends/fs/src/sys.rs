@@ -14,7 +14,7 @@
 //!   entries.
 //!
 //! Errors are `std::io::Error`s carrying the OS error number, so `PathProblem::of` and the
-//! `is_*` helpers below classify them; nothing here knows pinvault's layout (`paths` and the
+//! `is_*` helpers below classify them; nothing here knows pinvault's layout (`root` and the
 //! callers map errors onto [`pinvault_core::Error`]).
 
 use std::fs::File;
