@@ -110,6 +110,40 @@ fn is_not_found(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound
 }
 
+/// The error for a staged object that is no longer staged: `AlreadyExists` when the set has
+/// been published meanwhile (only a concurrent finalizer of this set, having published these
+/// very objects, removes a checked staging; the contract's order wants `AlreadyExists` then),
+/// `NotFound` otherwise.
+fn staged_object_gone(sets: &Dir, set_dir: &str, set: &SetName, s: &StagedObject) -> Error {
+    match sets.stat_at(set_dir) {
+        Ok(_) => Error::AlreadyExists { what: format!("published set {set}") },
+        Err(_) => {
+            Error::not_found(format!("staged object {} ({}) of set {set}", s.name, s.stage_id))
+        }
+    }
+}
+
+/// A publication being assembled by `finalize`: what goes into its transaction directory,
+/// where that directory is, and the name it is renamed to (the commit point).
+struct Txn<'a> {
+    /// The set being published.
+    set: &'a SetName,
+    /// `sets/`, the directory the transaction is renamed into.
+    sets: Dir,
+    /// The set's component in `sets/`: the rename's target.
+    set_dir: String,
+    /// `txn/`, the directory the transaction is built in.
+    parent: Dir,
+    /// The transaction directory's name in `txn/`.
+    name: String,
+    /// `<root>/txn/<name>`, for messages.
+    at: String,
+    /// The staged objects, sorted by name, each with its open staging directory.
+    held: Vec<(&'a StagedObject, Dir)>,
+    /// The set's record: the `manifest` file.
+    record: SetFile,
+}
+
 /// The publication side of an fs store.
 #[derive(Debug)]
 pub(crate) struct Publish {
@@ -382,18 +416,7 @@ impl Publish {
         for s in staged {
             match self.held(&staging, s)? {
                 Some(dir) => held.push((s, dir)),
-                None => {
-                    // A concurrent finalizer of this set may have published (and cleaned up)
-                    // these very objects since the check above: the contract's order wants
-                    // AlreadyExists then.
-                    if sets.stat_at(&set_dir).is_ok() {
-                        return Err(Error::AlreadyExists { what: format!("published set {set}") });
-                    }
-                    return Err(Error::not_found(format!(
-                        "staged object {} ({}) of set {set}",
-                        s.name, s.stage_id
-                    )));
-                }
+                None => return Err(staged_object_gone(&sets, &set_dir, set, s)),
             }
         }
         self.faults.hit(FINALIZE_VALIDATED)?;
@@ -416,21 +439,20 @@ impl Publish {
                 })
                 .collect(),
         };
-        let txn = self.root.open_dir(TXN)?;
-        let txn_name = self.make_txn_dir(&txn, version)?;
-        let txn_at = self.at(&format!("{TXN}/{txn_name}"));
-        let built =
-            self.build_and_publish(&txn, &txn_name, &txn_at, &held, &record, &sets, &set_dir, set);
-        if let Err(e) = built {
+        let parent = self.root.open_dir(TXN)?;
+        let name = self.make_txn_dir(&parent, version)?;
+        let at = self.at(&format!("{TXN}/{name}"));
+        let txn = Txn { set, sets, set_dir, parent, name, at, held, record };
+        if let Err(e) = self.build_and_publish(&txn) {
             if !matches!(e, Error::Crashed { .. }) {
-                if let Err(clean) = root::remove_tree(&txn, &txn_name, &txn_at, 1) {
+                if let Err(clean) = root::remove_tree(&txn.parent, &txn.name, &txn.at, 1) {
                     tracing::warn!(error = %clean, "fs: a failed transaction stays for sweep");
                 }
             }
             return Err(e);
         }
         if self.durable {
-            if let Err(e) = sets.sync() {
+            if let Err(e) = txn.sets.sync() {
                 return Err(Error::Unavailable {
                     reason: format!(
                         "set {set} was renamed into {} but the directory's fsync failed ({e}): \
@@ -442,7 +464,7 @@ impl Publish {
             }
         }
         self.faults.hit(FINALIZE_RENAMED)?;
-        for (s, _) in &held {
+        for (s, _) in &txn.held {
             if let Err(e) = self.remove_staged(&staging, &s.stage_id) {
                 tracing::warn!(error = %e, "fs: a published staging entry stays for sweep");
             }
@@ -452,9 +474,10 @@ impl Publish {
                 tracing::warn!(error = %e, "fs: fsync of staging/ after a publication failed");
             }
         }
-        tracing::debug!(%set, objects = held.len(), version, "fs: published set");
+        tracing::debug!(%set, objects = txn.held.len(), version, "fs: published set");
         let version = Version::from_u64(version);
-        let objects = held
+        let objects = txn
+            .held
             .iter()
             .map(|(s, _)| ObjectMeta {
                 key: ObjectKey::new(set.clone(), s.name.clone()),
@@ -484,31 +507,14 @@ impl Publish {
     }
 
     /// Fills the transaction directory and renames it into `sets/`: the commit point.
-    #[allow(clippy::too_many_arguments)]
-    fn build_and_publish(
-        &self,
-        txn: &Dir,
-        txn_name: &str,
-        txn_at: &str,
-        held: &[(&StagedObject, Dir)],
-        record: &SetFile,
-        sets: &Dir,
-        set_dir: &str,
-        set: &SetName,
-    ) -> Result<()> {
-        let dir = txn.open_dir(txn_name).map_err(|e| io_error(txn_at, e))?;
-        for (s, staged_dir) in held {
+    fn build_and_publish(&self, txn: &Txn<'_>) -> Result<()> {
+        let dir = txn.parent.open_dir(&txn.name).map_err(|e| io_error(&txn.at, e))?;
+        for (s, staged_dir) in &txn.held {
             let file = names::encode(s.name.as_str());
             staged_dir.link(DATA, &dir, &file).map_err(|e| {
                 if is_not_found(&e) {
                     // Only a concurrent finalizer of this set removes a checked staging.
-                    return match sets.stat_at(set_dir) {
-                        Ok(_) => Error::AlreadyExists { what: format!("published set {set}") },
-                        Err(_) => Error::not_found(format!(
-                            "staged object {} ({}) of set {set}",
-                            s.name, s.stage_id
-                        )),
-                    };
+                    return staged_object_gone(&txn.sets, &txn.set_dir, txn.set, s);
                 }
                 if sys::is_unsupported(&e) {
                     Error::unsupported(
@@ -519,23 +525,23 @@ impl Publish {
                         ),
                     )
                 } else {
-                    io_error(format!("{txn_at}/{file}"), e)
+                    io_error(format!("{}/{file}", txn.at), e)
                 }
             })?;
         }
-        let body = seal(MANIFEST_MAGIC, &record.encode_to_vec());
+        let body = seal(MANIFEST_MAGIC, &txn.record.encode_to_vec());
         root::write_new_file(&dir, MANIFEST, &body, self.durable)
-            .map_err(|e| io_error(format!("{txn_at}/{MANIFEST}"), e))?;
+            .map_err(|e| io_error(format!("{}/{MANIFEST}", txn.at), e))?;
         if self.durable {
-            dir.sync().map_err(|e| io_error(txn_at, e))?;
+            dir.sync().map_err(|e| io_error(&txn.at, e))?;
         }
         self.faults.hit(FINALIZE_LINKED)?;
-        match txn.rename_noreplace(txn_name, sets, set_dir) {
+        match txn.parent.rename_noreplace(&txn.name, &txn.sets, &txn.set_dir) {
             Ok(()) => Ok(()),
             Err(e) if sys::is_exists(&e) => {
-                Err(Error::AlreadyExists { what: format!("published set {set}") })
+                Err(Error::AlreadyExists { what: format!("published set {}", txn.set) })
             }
-            Err(e) => Err(self.rename_error("finalize", e, &format!("{SETS}/{set_dir}"))),
+            Err(e) => Err(self.rename_error("finalize", e, &format!("{SETS}/{}", txn.set_dir))),
         }
     }
 
