@@ -47,6 +47,7 @@ pub mod error;
 pub mod fault;
 pub mod keysort;
 pub mod kv;
+pub mod lock_wait;
 pub mod memory;
 pub mod multiaddr;
 pub mod name;

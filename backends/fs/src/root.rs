@@ -12,8 +12,9 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use pinvault_core::lock_wait::{retry_while_held, Backoff, Held};
 use pinvault_core::{Error, PathProblem, Result};
 
 use crate::names::{LOCK, SETS, STAGING, TXN};
@@ -55,8 +56,8 @@ pub struct Root {
     _lock: Option<File>,
 }
 
-/// The longest pause between two tries of a held lock.
-const LOCK_POLL_MAX: Duration = Duration::from_millis(50);
+/// Pauses between two tries of a held lock.
+const LOCK_BACKOFF: Backoff = Backoff { first: Duration::from_millis(1), longest: Duration::from_millis(50) };
 
 impl Root {
     /// Locks the root at `path` (a directory [`pinvault_core::store_dir::claim`] let this
@@ -114,38 +115,14 @@ impl Root {
     }
 }
 
-/// Takes the exclusive lock on `lock`, trying again with a growing pause (1 ms doubling up to
-/// 50 ms) until `wait` has passed: polling, not a blocking `flock`, so no thread is ever
-/// stuck past the deadline. [`Error::Unavailable`] names the lock file and the time waited.
+/// Takes the exclusive lock on `lock`, waiting up to `wait` for another instance to let go
+/// ([`pinvault_core::lock_wait`]: polling, 1 ms doubling up to 50 ms).
 fn wait_for_lock(lock: &File, lock_path: &Path, wait: Duration) -> Result<()> {
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if sys::try_lock_exclusive(lock).map_err(|e| io_error(lock_path.display(), e))? {
-            return Ok(());
-        }
-        let waited = started.elapsed();
-        if waited >= wait {
-            let how_long = if wait.is_zero() {
-                "did not wait: set a lock timeout (--lock-timeout SECONDS, or \
-                 ?lock_timeout=SECONDS in the URL) to wait for it"
-                    .to_owned()
-            } else {
-                format!("still held after waiting {:.1} s", waited.as_secs_f64())
-            };
-            return Err(Error::Unavailable {
-                reason: format!(
-                    "fs store {} is open for writing in another instance: its lock file {} is \
-                     held ({how_long})",
-                    lock_path.parent().unwrap_or(lock_path).display(),
-                    lock_path.display()
-                ),
-                outcome_unknown: false,
-            });
-        }
-        std::thread::sleep(pause.min(wait - waited));
-        pause = (pause * 2).min(LOCK_POLL_MAX);
-    }
+    let store = format!("fs store {}", lock_path.parent().unwrap_or(lock_path).display());
+    retry_while_held(wait, LOCK_BACKOFF, || {
+        let taken = sys::try_lock_exclusive(lock).map_err(|e| io_error(lock_path.display(), e))?;
+        Ok(if taken { Ok(()) } else { Err(Held::new(store.as_str(), lock_path, "another instance")) })
+    })
 }
 
 /// Writes `bytes` to the new file `dir/name` (which must not exist), `fdatasync`ing it when

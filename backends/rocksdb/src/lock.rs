@@ -26,8 +26,9 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use pinvault_core::lock_wait::{retry_while_held, Backoff, Held};
 use pinvault_core::{Error, Result};
 use rustix::fs::{fcntl_lock, FlockOperation};
 
@@ -36,8 +37,7 @@ use crate::BACKEND;
 /// The stores (canonical directory paths) this process holds the lock of.
 static HELD: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
-const FIRST_PAUSE: Duration = Duration::from_millis(10);
-const LONGEST_PAUSE: Duration = Duration::from_millis(250);
+const BACKOFF: Backoff = Backoff { first: Duration::from_millis(10), longest: Duration::from_millis(250) };
 
 /// The lock of one store, held until dropped.
 #[derive(Debug)]
@@ -69,37 +69,15 @@ pub(crate) fn lock_file(dir: &Path) -> PathBuf {
 
 /// Takes the lock of the store in `dir`, waiting up to `wait` for another holder to let go.
 pub(crate) fn acquire(dir: &Path, wait: Duration) -> Result<StoreLock> {
-    let started = Instant::now();
-    let mut pause = FIRST_PAUSE;
-    loop {
-        let busy = match try_acquire(dir)? {
-            Ok(lock) => return Ok(lock),
-            Err(busy) => busy,
-        };
-        let waited = started.elapsed();
-        if waited >= wait {
+    retry_while_held(wait, BACKOFF, || {
+        Ok(try_acquire(dir)?.map_err(|busy| {
             let holder = match busy {
                 Busy::OtherProcess => "another process",
                 Busy::ThisProcess => "another open handle in this process",
             };
-            return Err(Error::Unavailable {
-                reason: format!(
-                    "RocksDB store {} is locked by {holder} ({} is held); waited {:.1} s{}",
-                    dir.display(),
-                    lock_file(dir).display(),
-                    waited.as_secs_f64(),
-                    if wait.is_zero() {
-                        " (no lock wait was asked for: see lock_wait)"
-                    } else {
-                        ""
-                    },
-                ),
-                outcome_unknown: false,
-            });
-        }
-        std::thread::sleep(pause.min(wait - waited));
-        pause = (pause * 2).min(LONGEST_PAUSE);
-    }
+            Held::new(format!("RocksDB store {}", dir.display()), &lock_file(dir), holder)
+        }))
+    })
 }
 
 /// One attempt: `Ok(Err(busy))` when someone else holds the lock.

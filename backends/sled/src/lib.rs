@@ -52,6 +52,7 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use pinvault_core::kv::{KvBackend, KvEngine, KvWrite, Table};
+use pinvault_core::lock_wait::{retry_while_held, Backoff, Held};
 use pinvault_core::store_dir;
 use pinvault_core::{Error, FaultInjector, OpenMode, PathProblem, Result};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
@@ -100,6 +101,10 @@ pub struct SledEngine {
 /// How long [`SledEngine::open`] waits for a database lock that a previous instance is still
 /// releasing, before reporting the database as unavailable (held by another process).
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Pauses between two tries of a held lock.
+const LOCK_BACKOFF: Backoff =
+    Backoff { first: std::time::Duration::from_millis(10), longest: std::time::Duration::from_millis(200) };
 
 fn backend_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::backend(BACKEND, e)
@@ -150,45 +155,29 @@ impl SledEngine {
     ) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?;
-        let started = std::time::Instant::now();
         let wait = options.lock_wait.max(LOCK_WAIT);
-        let mut pause = std::time::Duration::from_millis(10);
-        let db = loop {
-            match sled::Config::new().path(&path).open() {
-                Ok(db) => break db,
-                // sled reports the lock as an `Other` io error whose text names it.
-                Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.to_string().contains("could not acquire lock") =>
-                {
-                    let waited = started.elapsed();
-                    if waited >= wait {
-                        return Err(Error::Unavailable {
-                            reason: format!(
-                                "sled store {} is locked by another process or open handle \
-                                 (sled's lock on {}); waited {:.1} s: {e}",
-                                path.display(),
-                                path.join("db").display(),
-                                waited.as_secs_f64()
-                            ),
-                            outcome_unknown: false,
-                        });
-                    }
-                    std::thread::sleep(pause.min(wait - waited));
-                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
-                }
-                Err(sled::Error::Io(e)) if PathProblem::of(&e).is_some() => {
-                    return Err(engine_error(&path, sled::Error::Io(e)))
-                }
-                Err(e @ sled::Error::Corruption { .. }) => return Err(engine_error(&path, e)),
-                Err(e) => {
-                    return Err(Error::Unavailable {
-                        reason: format!("opening sled database {}: {e}", path.display()),
-                        outcome_unknown: false,
-                    })
-                }
+        let db = retry_while_held(wait, LOCK_BACKOFF, || match sled::Config::new().path(&path).open() {
+            Ok(db) => Ok(Ok(db)),
+            // sled reports the lock as an `Other` io error whose text names it.
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock") =>
+            {
+                Ok(Err(Held::new(
+                    format!("sled store {}", path.display()),
+                    &path.join("db"),
+                    format!("another process or open handle ({e})"),
+                )))
             }
-        };
+            Err(sled::Error::Io(e)) if PathProblem::of(&e).is_some() => {
+                Err(engine_error(&path, sled::Error::Io(e)))
+            }
+            Err(e @ sled::Error::Corruption { .. }) => Err(engine_error(&path, e)),
+            Err(e) => Err(Error::Unavailable {
+                reason: format!("opening sled database {}: {e}", path.display()),
+                outcome_unknown: false,
+            }),
+        })?;
         let trees = Table::ALL
             .iter()
             .map(|t| db.open_tree(t.name()).map_err(|e| engine_error(&path, e)))
