@@ -2,61 +2,18 @@
 //! the shipped example pinset and demo script.
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
+
+mod common;
+use common::*;
 
 const CID_V0: &str = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG";
 const CID_V1: &str = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
 const PEER: &str = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
 const OTHER_PEER: &str = "QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the binary from the package root (so `examples/...` paths resolve) with `PINVAULT_URL`
-/// unset, feeding `stdin`.
-fn pinvault(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pinvault"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("PINVAULT_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the pinvault binary starts");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
-
-/// A fresh path under cargo's per-test scratch directory.
-fn scratch(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-/// Runs `script` with `exec` (from a file) against a fresh `memory:` backend.
-fn exec(script: &str) -> Run {
-    let path = scratch("script.pinvault");
-    std::fs::write(&path, script).unwrap();
-    pinvault(&["--url", "memory:", "exec", path.to_str().unwrap()], "")
-}
 
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
@@ -187,7 +144,7 @@ fn invalid_cid_exits_5_with_a_clear_message() {
     assert!(run.stderr.contains("invalid cid"), "{}", run.stderr);
     assert!(run.stderr.contains("\"not-a-cid\""), "{}", run.stderr);
 
-    let run = pinvault(&["pin", "get", "Qm123"], "");
+    let run = pinvault(&["pin", "get", "Qm123"]);
     assert_eq!(run.code, 5, "{}", run.stderr);
     assert!(run.stderr.starts_with("pinvault: invalid cid"), "{}", run.stderr);
 }
@@ -211,7 +168,7 @@ fn other_bad_values_are_invalid_input() {
 
 #[test]
 fn unknown_scheme_lists_the_known_forms() {
-    let run = pinvault(&["--url", "redis://localhost/0", "pin", "ls"], "");
+    let run = pinvault(&["--url", "redis://localhost/0", "pin", "ls"]);
     assert_eq!(run.code, 5, "{}", run.stderr);
     assert!(run.stderr.contains("unknown scheme \"redis\""), "{}", run.stderr);
     assert!(run.stderr.contains("memory:, rocksdb:///path"), "{}", run.stderr);
@@ -227,7 +184,7 @@ fn unknown_scheme_lists_the_known_forms() {
 #[cfg(not(feature = "s3"))]
 #[test]
 fn backend_not_compiled_in_names_its_feature() {
-    let run = pinvault(&["--url", "s3://bucket/prefix", "pin", "ls"], "");
+    let run = pinvault(&["--url", "s3://bucket/prefix", "pin", "ls"]);
     assert_eq!(run.code, 6, "{}", run.stderr);
     assert!(
         run.stderr.contains("backend s3 is not compiled in: enable feature `s3`"),
@@ -251,16 +208,16 @@ fn usage_errors_exit_2() {
     let run = exec("exec other.pinvault\n");
     assert_eq!(run.code, 2, "exec does not nest: {}", run.stderr);
 
-    let run = pinvault(&["pin", "add"], "");
+    let run = pinvault(&["pin", "add"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 
-    let run = pinvault(&["exec", "-"], "state import -\n");
+    let run = run_with_stdin(command(&["exec", "-"]), "state import -\n");
     assert_eq!(run.code, 2, "stdin already carries the script: {}", run.stderr);
 }
 
 #[test]
 fn missing_script_or_input_file_exits_3() {
-    let run = pinvault(&["exec", "no/such/script.pinvault"], "");
+    let run = pinvault(&["exec", "no/such/script.pinvault"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("no/such/script.pinvault"), "{}", run.stderr);
     let run = exec("state import no/such/pins.ndjson\n");
@@ -269,7 +226,7 @@ fn missing_script_or_input_file_exits_3() {
 
 #[test]
 fn help_documents_exit_codes() {
-    let run = pinvault(&["--help"], "");
+    let run = pinvault(&["--help"]);
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("Exit codes:"), "{}", run.stdout);
     assert!(run.stdout.contains("5  invalid input"), "{}", run.stdout);
@@ -278,7 +235,7 @@ fn help_documents_exit_codes() {
 
 #[test]
 fn script_from_stdin() {
-    let run = pinvault(&["exec"], &format!("pin add {CID_V0}\npin ls\n"));
+    let run = run_with_stdin(command(&["exec"]), &format!("pin add {CID_V0}\npin ls\n"));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout.lines().count(), 2);
 }
@@ -343,7 +300,7 @@ fn malformed_import_is_invalid_input_naming_the_line() {
 
 #[test]
 fn demo_script_runs() {
-    let run = pinvault(&["--url", "memory:", "exec", "examples/demo.pinvault"], "");
+    let run = pinvault(&["--url", "memory:", "exec", "examples/demo.pinvault"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let mut lines = run.stdout.lines();
     assert!(lines.next().unwrap().starts_with("imported 20 pins in 3 batches"), "{}", run.stdout);
@@ -361,12 +318,12 @@ fn demo_script_runs() {
 fn directory_url_persists_across_processes(scheme: &str) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("{scheme}://{}", dir.path().join("store").display());
-    let run = pinvault(&["--url", &url, "pin", "add", CID_V1, "--allocation", PEER], "");
+    let run = pinvault(&["--url", &url, "pin", "add", CID_V1, "--allocation", PEER]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let run = pinvault(&["--url", &url, "pin", "get", CID_V1], "");
+    let run = pinvault(&["--url", &url, "pin", "get", CID_V1]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains(CID_V1), "{}", run.stdout);
-    let run = pinvault(&["--url", &format!("{url}?sync=sometimes"), "pin", "ls"], "");
+    let run = pinvault(&["--url", &format!("{url}?sync=sometimes"), "pin", "ls"]);
     assert_eq!(run.code, 5, "{}", run.stderr);
     assert!(run.stderr.contains("sync"), "{}", run.stderr);
 }
@@ -405,7 +362,7 @@ fn metrics_samples(path: &Path) -> Vec<(String, f64)> {
 fn metrics_file_records_the_command_and_its_outcome() {
     let path = scratch("metrics.prom");
     let arg = path.to_str().unwrap();
-    let run = pinvault(&["--url", "memory:", "--metrics-file", arg, "pin", "add", CID_V1], "");
+    let run = pinvault(&["--url", "memory:", "--metrics-file", arg, "pin", "add", CID_V1]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let samples = metrics_samples(&path);
     let count = |outcome: &str| {
@@ -417,15 +374,23 @@ fn metrics_file_records_the_command_and_its_outcome() {
     };
     assert_eq!(count("ok").map(|(_, v)| *v), Some(1.0), "{samples:?}");
     // A failing command still writes the file, with its outcome.
-    let run = pinvault(&["--url", "memory:", "--metrics-file", arg, "pin", "get", CID_V1], "");
+    let run = pinvault(&["--url", "memory:", "--metrics-file", arg, "pin", "get", CID_V1]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     let samples = metrics_samples(&path);
-    assert!(samples.iter().any(|(n, v)| n.contains("outcome=\"error\"") && *v > 0.0), "{samples:?}");
+    assert!(
+        samples.iter().any(|(n, v)| n.contains("outcome=\"error\"") && *v > 0.0),
+        "{samples:?}"
+    );
     assert!(!path.with_file_name(".metrics.prom.tmp").exists(), "written by rename");
     // An unwritable path is an error, not a silent loss.
-    let run = pinvault(&["--url", "memory:", "--metrics-file", "/nonexistent/dir/m.prom", "pin", "ls"], "");
+    let run =
+        pinvault(&["--url", "memory:", "--metrics-file", "/nonexistent/dir/m.prom", "pin", "ls"]);
     assert_ne!(run.code, 0);
-    assert!(run.stderr.contains("cannot write metrics file /nonexistent/dir/m.prom"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot write metrics file /nonexistent/dir/m.prom"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// The Scylla backend's own metrics reach the file (needs the test services' Cassandra).
@@ -436,11 +401,14 @@ fn metrics_file_carries_the_scylla_backend_metrics() {
         .expect("PINVAULT_CASSANDRA_CONTACT_POINTS is not set: run testenv/pvenv up and source its env file");
     let url = format!("scylla://{hosts}/pinvault_cli_metrics");
     let path = scratch("scylla.prom");
-    let run = pinvault(&["--url", &url, "--metrics-file", path.to_str().unwrap(), "pin", "add", CID_V0], "");
+    let run =
+        pinvault(&["--url", &url, "--metrics-file", path.to_str().unwrap(), "pin", "add", CID_V0]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let samples = metrics_samples(&path);
     assert!(
-        samples.iter().any(|(n, v)| n.starts_with("pinvault_scylla_op_seconds_count") && n.contains("op=\"commit\"") && *v >= 1.0),
+        samples.iter().any(|(n, v)| n.starts_with("pinvault_scylla_op_seconds_count")
+            && n.contains("op=\"commit\"")
+            && *v >= 1.0),
         "{samples:?}"
     );
 }
@@ -452,12 +420,17 @@ fn state_verify_migrate_digest_and_copy() {
     let run = exec(script);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert!(lines[1].starts_with("checked 20 pins, ") && lines[1].ends_with(": 0 problems"), "{}", lines[1]);
+    assert!(
+        lines[1].starts_with("checked 20 pins, ") && lines[1].ends_with(": 0 problems"),
+        "{}",
+        lines[1]
+    );
     assert!(lines[2].starts_with("stored format "), "{}", lines[2]);
     let digest = lines[3].strip_prefix("20 pins, digest ").expect("digest line");
     assert_eq!(digest.len(), 64);
     assert!(lines[4].starts_with("copied 20 pins in 3 batches;"), "{}", lines[4]);
-    assert!(lines[4].contains(&format!("source 20 pins digest {digest}, destination 20 pins digest {digest}")));
+    assert!(lines[4]
+        .contains(&format!("source 20 pins digest {digest}, destination 20 pins digest {digest}")));
 }
 
 #[test]
@@ -485,7 +458,11 @@ fn publish_list_get_and_sweep() {
     let run = exec(&script);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert!(lines[0].starts_with("published sales/2026: 2 objects, 9 bytes, version "), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with("published sales/2026: 2 objects, 9 bytes, version "),
+        "{}",
+        lines[0]
+    );
     assert!(lines[1].starts_with("sales/2026/a.txt\t6\t"), "{}", lines[1]);
     assert!(lines[2].starts_with("sales/2026/b.bin\t3\t"), "{}", lines[2]);
     assert_eq!(lines[3], "alpha");
@@ -495,7 +472,11 @@ fn publish_list_get_and_sweep() {
     let again = exec(&format!("publish s {a}\npublish s {a}\n", a = a.display()));
     assert_eq!(again.code, 4, "{}", again.stderr);
     // A missing file stops the publication before anything is staged (exit 3).
-    let run = exec(&format!("publish s {a} {missing}\nobject ls\n", a = a.display(), missing = missing.display()));
+    let run = exec(&format!(
+        "publish s {a} {missing}\nobject ls\n",
+        a = a.display(),
+        missing = missing.display()
+    ));
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     // A hostile set name is refused (exit 5).
@@ -521,10 +502,7 @@ fn msgpack_dsstate_snapshot_exports_and_imports() {
         out.display()
     ));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let run = exec(&format!(
-        "state import --format msgpack {}\nstate export\n",
-        out.display()
-    ));
+    let run = exec(&format!("state import --format msgpack {}\nstate export\n", out.display()));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let exported: BTreeSet<String> = run.stdout.lines().skip(1).map(str::to_owned).collect();
     assert_eq!(exported, example_lines());
@@ -532,15 +510,19 @@ fn msgpack_dsstate_snapshot_exports_and_imports() {
 
 #[test]
 fn conformance_runs_the_suite_against_a_url() {
-    let run = pinvault(&["conformance", "memory:", "--filter", "crud::"], "");
+    let run = pinvault(&["conformance", "memory:", "--filter", "crud::"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 13, "{}", run.stdout);
     assert!(lines[..12].iter().all(|l| l.starts_with("ok      crud::")), "{}", run.stdout);
-    assert!(lines[12].starts_with("conformance: 12 passed, 0 failed against memory:"), "{}", lines[12]);
-    let none = pinvault(&["conformance", "memory:", "--filter", "no-such-check"], "");
+    assert!(
+        lines[12].starts_with("conformance: 12 passed, 0 failed against memory:"),
+        "{}",
+        lines[12]
+    );
+    let none = pinvault(&["conformance", "memory:", "--filter", "no-such-check"]);
     assert_eq!(none.code, 2, "{}", none.stderr);
-    let bad = pinvault(&["conformance", "nosuch://x"], "");
+    let bad = pinvault(&["conformance", "nosuch://x"]);
     assert_eq!(bad.code, 5, "{}", bad.stderr);
 }
 
@@ -552,7 +534,7 @@ fn conformance_passes_on_fs_through_the_cli() {
     let dir = scratch("conformance");
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("fs://{}", dir.display());
-    let run = pinvault(&["--json", "conformance", &url], "");
+    let run = pinvault(&["--json", "conformance", &url]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let lines = json_lines(&run.stdout);
     let checks: Vec<&Value> = lines.iter().filter(|l| l.get("check").is_some()).collect();
@@ -568,22 +550,38 @@ fn conformance_passes_on_fs_through_the_cli() {
 #[test]
 fn bench_prints_a_table_with_ratios_and_writes_a_plot() {
     let plot = scratch("bench.svg");
-    let run = pinvault(
-        &["bench", "memory:", "memory:", "--pins", "300", "--ops", "40", "--batch-size", "64", "--plot", plot.to_str().unwrap()],
-        "",
-    );
+    let run = pinvault(&[
+        "bench",
+        "memory:",
+        "memory:",
+        "--pins",
+        "300",
+        "--ops",
+        "40",
+        "--batch-size",
+        "64",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert!(lines[0].starts_with("workload: 300 pins imported in batches of 64, then 40 gets"), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with("workload: 300 pins imported in batches of 64, then 40 gets"),
+        "{}",
+        lines[0]
+    );
     let phases: Vec<&str> = lines.iter().filter(|l| l.contains(" ops/s |")).copied().collect();
     assert_eq!(phases.len(), 5, "{}", run.stdout);
     for (line, phase) in phases.iter().zip(["import", "list", "get", "update", "remove"]) {
-        assert!(line.starts_with(&format!("| {phase} ops/s | ")) && line.contains("×) |"), "{line}");
+        assert!(
+            line.starts_with(&format!("| {phase} ops/s | ")) && line.contains("×) |"),
+            "{line}"
+        );
     }
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     // 5 phases × 2 backends bars, 2 legend swatches, the background.
     assert_eq!(svg.matches("<rect").count(), 13, "{svg}");
-    let bad = pinvault(&["bench", "memory:", "--pins", "10", "--ops", "20"], "");
+    let bad = pinvault(&["bench", "memory:", "--pins", "10", "--ops", "20"]);
     assert_eq!(bad.code, 5, "{}", bad.stderr);
 }

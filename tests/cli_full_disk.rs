@@ -9,7 +9,8 @@
 //!   once a filler file is deleted, the store reopens, `state verify` passes, `state digest`
 //!   is what was acknowledged, a further write works (and fs compacts its log).
 //!
-//! Mounting needs root (or CAP_SYS_ADMIN). The binary tries one small mount first; where it
+//! Mounting needs root (or CAP_SYS_ADMIN). The binary tries one small mount first
+//! (`pinvault_conformance::mounts::run`); where it
 //! is refused, it prints `SKIPPED: <reason>` and every check is reported *ignored* by the test
 //! harness (libtest-mimic, `harness = false`, because libtest cannot decide `#[ignore]` at run
 //! time), so `scripts/test.sh` counts them as skipped, never as passed.
@@ -19,127 +20,25 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use pinvault_conformance::mounts;
+
+mod common;
+use common::*;
 
 fn main() {
-    let args = libtest_mimic::Arguments::from_args();
-    // Whether this process may mount is decided once, by trying: where it may not, every
-    // check is reported as ignored (with the reason on stdout), never as passed.
-    let refused = mount_refused();
-    if let Some(reason) = &refused {
-        println!("SKIPPED: mounting is refused here, so the checks are ignored: {reason}");
-    }
-    let mut trials = Vec::new();
+    // Whether this process may mount is decided once, by `mounts::run`'s probe mount: where
+    // it may not, every check is reported as ignored (with the reason on stdout), never as
+    // passed.
+    let mut checks: Vec<mounts::Check> = Vec::new();
     if cfg!(feature = "fs") {
-        trials.push(libtest_mimic::Trial::test("read_only_mount_fs", || Ok(read_only_mount_fs())));
-        trials.push(libtest_mimic::Trial::test("full_disk_fs", || Ok(full_disk("fs"))));
+        checks.push(("read_only_mount_fs", true, read_only_mount_fs));
+        checks.push(("full_disk_fs", true, || full_disk("fs")));
     }
     if cfg!(feature = "rocksdb") {
-        trials.push(libtest_mimic::Trial::test("full_disk_rocksdb", || Ok(full_disk("rocksdb"))));
+        checks.push(("full_disk_rocksdb", true, || full_disk("rocksdb")));
     }
-    let trials = trials.into_iter().map(|t| t.with_ignored_flag(refused.is_some())).collect();
-    libtest_mimic::run(&args, trials).exit();
-}
-
-/// Why this process may not mount a tmpfs, found by mounting (and unmounting) a small one.
-fn mount_refused() -> Option<String> {
-    let probe = scratch("mount-probe");
-    match mount(&["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe.to_str()?]) {
-        Ok(()) => {
-            drop(Mounted(probe));
-            None
-        }
-        Err(reason) => Some(reason),
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn pinvault(url: &str, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_pinvault"))
-        .arg("--url")
-        .arg(url)
-        .args(args)
-        .env_remove("PINVAULT_URL")
-        .stdin(Stdio::null())
-        .output()
-        .expect("pinvault starts");
-    Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// Runs `pinvault` and asserts its exit code; returns its stdout.
-fn expect(url: &str, args: &[&str], code: i32) -> Run {
-    let run = pinvault(url, args);
-    assert_eq!(run.code, code, "{url} {args:?}: stdout {:?}, stderr {:?}", run.stdout, run.stderr);
-    run
-}
-
-fn scratch(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cli-full-disk-{}-{n}", std::process::id()))
-        .join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs `mount` with `args`; `Err` carries what it said.
-fn mount(args: &[&str]) -> Result<(), String> {
-    let out =
-        Command::new("mount").args(args).output().map_err(|e| format!("cannot run mount: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "mount {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Unmounts its directory when dropped, so a failing check leaves no mount behind.
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let ok = Command::new("umount").arg(&self.0).status().is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-}
-
-/// A CIDv1 (raw, sha2-256) whose digest bytes spell `n`: distinct, valid, no hashing needed.
-fn cid(n: u64) -> String {
-    let mut bytes = vec![0x01, 0x55, 0x12, 0x20];
-    bytes.extend_from_slice(&n.to_le_bytes());
-    bytes.resize(4 + 32, 0);
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut out = String::from("b");
-    let (mut acc, mut bits) = (0u32, 0);
-    for b in bytes {
-        acc = (acc << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(ALPHABET[((acc >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(ALPHABET[((acc << (5 - bits)) & 31) as usize]));
-    }
-    out
+    mounts::run(&checks);
 }
 
 /// An ipfs-cluster NDJSON export of pins `first..first + count`, ~300 bytes each in a store.
@@ -160,27 +59,8 @@ fn export_file(dir: &Path, first: u64, count: u64) -> PathBuf {
     path
 }
 
-fn url(backend: &str, path: &Path) -> String {
-    format!("{backend}://{}", path.display())
-}
-
-fn listed_cids(url: &str) -> BTreeSet<String> {
-    let run = expect(url, &["--json", "pin", "ls"], 0);
-    run.stdout
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["pin"]["cid"].as_str().unwrap().to_owned()
-        })
-        .collect()
-}
-
-fn digest(url: &str) -> String {
-    expect(url, &["state", "digest"], 0).stdout.trim().to_owned()
-}
-
 fn read_only_mount_fs() {
-    let dir = scratch("ro");
+    let dir = scratch_dir("ro");
     let (store, view) = (dir.join("store"), dir.join("view"));
     std::fs::create_dir_all(&view).unwrap();
     let writable = url("fs", &store);
@@ -189,13 +69,7 @@ fn read_only_mount_fs() {
     // A writer left a LOCK; remove it, so the mount shows a store no writer ever locked there.
     std::fs::remove_file(store.join("LOCK")).unwrap();
     let before = (listed_cids(&writable), digest(&writable));
-    if let Err(e) = mount(&["--bind", store.to_str().unwrap(), view.to_str().unwrap()]) {
-        panic!("{e}");
-    }
-    let _mounted = Mounted(view.clone());
-    if let Err(e) = mount(&["-o", "remount,bind,ro", view.to_str().unwrap()]) {
-        panic!("{e}");
-    }
+    let _mounted = mounts::bind_read_only(&store, &view).unwrap_or_else(|e| panic!("{e}"));
     let read_only = url("fs", &view);
     assert_eq!(
         (listed_cids(&read_only), digest(&read_only)),
@@ -236,13 +110,10 @@ fn number_before(text: &str, word: &str) -> u64 {
 
 fn full_disk(backend: &str) {
     const PINS: u64 = 3900;
-    let dir = scratch(&format!("full-{backend}"));
+    let dir = scratch_dir(&format!("full-{backend}"));
     let disk = dir.join("disk");
     std::fs::create_dir_all(&disk).unwrap();
-    if let Err(e) = mount(&["-t", "tmpfs", "-o", "size=4m", "tmpfs", disk.to_str().unwrap()]) {
-        panic!("{e}");
-    }
-    let _mounted = Mounted(disk.clone());
+    let _mounted = mounts::tmpfs(&disk, "4m").unwrap_or_else(|e| panic!("{e}"));
     let store = disk.join("store");
     let url = url(backend, &store);
     let input = export_file(&dir, 0, PINS);

@@ -3,51 +3,14 @@
 //! is a quiet stop, and files read whole are refused at their limit while being read.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::*;
+
 const CID: &str = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pinvault"));
-    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("PINVAULT_URL");
-    command
-}
-
-/// Runs the binary with `args` and an empty stdin.
-fn pinvault(args: &[&str]) -> Run {
-    let output = command(args).stdin(Stdio::null()).output().expect("the pinvault binary starts");
-    Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// A fresh path under cargo's per-test scratch directory.
-fn scratch(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cli-input-bounds-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-/// Runs `script` with `exec` (from a file) against a fresh `memory:` backend.
-fn exec(script: &str) -> Run {
-    let path = scratch("script.pinvault");
-    std::fs::write(&path, script).unwrap();
-    pinvault(&["--url", "memory:", "exec", path.to_str().unwrap()])
-}
 
 fn assert_invalid_input(run: &Run, mentions: &str) {
     assert_eq!(run.code, 5, "stderr: {}", run.stderr);

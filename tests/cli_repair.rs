@@ -8,81 +8,14 @@
 #![cfg(feature = "fs")]
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn pinvault(url: &str, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_pinvault"))
-        .arg("--url")
-        .arg(url)
-        .args(args)
-        .env_remove("PINVAULT_URL")
-        .stdin(Stdio::null())
-        .output()
-        .expect("pinvault starts");
-    Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn expect(url: &str, args: &[&str], code: i32) -> Run {
-    let run = pinvault(url, args);
-    assert_eq!(run.code, code, "{args:?}: stdout {:?}, stderr {:?}", run.stdout, run.stderr);
-    run
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cli-repair-{}", std::process::id()))
-        .join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A CIDv1 (raw, sha2-256) whose digest bytes spell `n`.
-fn cid(n: u64) -> String {
-    let mut bytes = vec![0x01, 0x55, 0x12, 0x20];
-    bytes.extend_from_slice(&n.to_le_bytes());
-    bytes.resize(4 + 32, 0);
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut out = String::from("b");
-    let (mut acc, mut bits) = (0u32, 0);
-    for b in bytes {
-        acc = (acc << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(ALPHABET[((acc >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(ALPHABET[((acc << (5 - bits)) & 31) as usize]));
-    }
-    out
-}
-
-fn listed(url: &str) -> BTreeSet<String> {
-    expect(url, &["--json", "pin", "ls"], 0)
-        .stdout
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["pin"]["cid"].as_str().unwrap().to_owned()
-        })
-        .collect()
-}
+mod common;
+use common::*;
 
 #[test]
 fn a_flipped_byte_is_found_by_check_and_cut_out_by_repair() {
-    let dir = scratch("fs");
+    let dir = scratch_dir("fs");
     let store = dir.join("store");
     let url = format!("fs://{}", store.display());
     // 20 commits of 10 pins each, one log record per commit: remember where each ends.
@@ -136,7 +69,7 @@ fn a_flipped_byte_is_found_by_check_and_cut_out_by_repair() {
     let run = expect(&url, &["state", "check"], 0);
     assert!(run.stdout.contains(&format!("{} pins, digest", whole * 10)), "{}", run.stdout);
     let expected: BTreeSet<String> = (0..whole as u64 * 10).map(cid).collect();
-    assert_eq!(listed(&url), expected, "every pin committed before the damage");
+    assert_eq!(listed_cids(&url), expected, "every pin committed before the damage");
     // A healthy store: nothing to do, nothing changed; and it takes writes again.
     let run = expect(&url, &["state", "repair"], 0);
     assert!(run.stdout.contains("nothing to repair"), "{}", run.stdout);

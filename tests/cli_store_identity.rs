@@ -8,12 +8,13 @@
 //! `rocksdb` and `sled` features only the fs cases run.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod common;
+use common::*;
 
 const CID: &str = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG";
 const MARKER: &str = "PINVAULT-STORE";
@@ -33,86 +34,21 @@ fn backends() -> Vec<&'static str> {
     out
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `program` (normally the pinvault binary) with `args`, `PINVAULT_URL` unset, from
-/// `dir`.
-fn run_in(mut command: Command, dir: &Path, args: &[&str]) -> Run {
-    let mut child = command
-        .args(args)
-        .current_dir(dir)
-        .env_remove("PINVAULT_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the command starts");
-    child.stdin.take().unwrap().write_all(b"").unwrap();
-    let output = child.wait_with_output().unwrap();
-    Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
-
-/// Runs the binary from the package root.
-fn pinvault(args: &[&str]) -> Run {
-    run_in(
-        Command::new(env!("CARGO_BIN_EXE_pinvault")),
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        args,
-    )
-}
-
-/// A fresh path under cargo's per-test scratch directory.
-fn scratch(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cli-store-identity-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
 /// `"an fs store"`, `"a rocksdb store"`, as messages say it.
 fn a_store(backend: &str) -> String {
-    format!(
-        "{} {backend} store",
-        if backend == "fs" { "an" } else { "a" }
-    )
-}
-
-fn url(backend: &str, path: &Path) -> String {
-    format!("{backend}://{}", path.display())
+    format!("{} {backend} store", if backend == "fs" { "an" } else { "a" })
 }
 
 /// `pinvault --url <backend>://<path> <args>`, expecting exit `code`.
-fn expect(backend: &str, path: &Path, args: &[&str], code: i32) -> Run {
-    let url = url(backend, path);
-    let mut full = vec!["--url", url.as_str()];
-    full.extend_from_slice(args);
-    let run = pinvault(&full);
-    assert_eq!(
-        run.code, code,
-        "pinvault {full:?}: stdout {:?}, stderr {:?}",
-        run.stdout, run.stderr
-    );
-    run
+fn expect_in(backend: &str, path: &Path, args: &[&str], code: i32) -> Run {
+    expect(&url(backend, path), args, code)
 }
 
 /// A store of `backend` at a fresh path, holding one pin.
 fn store_with_a_pin(backend: &str) -> PathBuf {
     let path = scratch(backend);
-    expect(backend, &path, &["pin", "add", CID], 0);
-    assert!(
-        path.join(MARKER).is_file(),
-        "{backend}: the new store has a marker"
-    );
+    expect_in(backend, &path, &["pin", "add", CID], 0);
+    assert!(path.join(MARKER).is_file(), "{backend}: the new store has a marker");
     path
 }
 
@@ -146,27 +82,22 @@ fn another_backends_store_exits_10_in_every_direction() {
                 &["pin", "add", CID],
                 &["state", "import", "examples/pinset.ndjson"],
             ] {
-                let run = expect(opener, &path, args, 10);
+                let run = expect_in(opener, &path, args, 10);
                 assert!(
                     run.stderr.contains(&format!("is not {}", a_store(opener))),
                     "{}",
                     run.stderr
                 );
                 assert!(
-                    run.stderr
-                        .contains(&format!("{} (PINVAULT-STORE", a_store(creator))),
+                    run.stderr.contains(&format!("{} (PINVAULT-STORE", a_store(creator))),
                     "{}",
                     run.stderr
                 );
                 assert!(run.stdout.is_empty(), "{}", run.stdout);
             }
-            assert_eq!(
-                snapshot(&path),
-                before,
-                "{opener} on a {creator} store wrote nothing"
-            );
+            assert_eq!(snapshot(&path), before, "{opener} on a {creator} store wrote nothing");
         }
-        expect(creator, &path, &["pin", "get", CID], 0);
+        expect_in(creator, &path, &["pin", "get", CID], 0);
     }
 }
 
@@ -177,14 +108,10 @@ fn another_backends_store_made_before_markers_exits_10() {
         std::fs::remove_file(path.join(MARKER)).unwrap();
         for opener in backends().into_iter().filter(|b| *b != creator) {
             let before = snapshot(&path);
-            let run = expect(opener, &path, &["pin", "ls"], 10);
+            let run = expect_in(opener, &path, &["pin", "ls"], 10);
             let expected = format!("{} made before store markers", a_store(creator));
             assert!(run.stderr.contains(&expected), "{}", run.stderr);
-            assert_eq!(
-                snapshot(&path),
-                before,
-                "{opener} on a {creator} store wrote nothing"
-            );
+            assert_eq!(snapshot(&path), before, "{opener} on a {creator} store wrote nothing");
         }
     }
 }
@@ -196,17 +123,9 @@ fn unknown_files_exit_10_and_stay_untouched() {
     std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
     let before = snapshot(&dir);
     for backend in backends() {
-        for args in [
-            &["pin", "add", CID][..],
-            &["pin", "ls"],
-            &["--create", "pin", "ls"],
-        ] {
-            let run = expect(backend, &dir, args, 10);
-            assert!(
-                run.stderr.contains("files pinvault did not write"),
-                "{}",
-                run.stderr
-            );
+        for args in [&["pin", "add", CID][..], &["pin", "ls"], &["--create", "pin", "ls"]] {
+            let run = expect_in(backend, &dir, args, 10);
+            assert!(run.stderr.contains("files pinvault did not write"), "{}", run.stderr);
             assert!(run.stderr.contains("notes.txt"), "{}", run.stderr);
         }
     }
@@ -219,8 +138,8 @@ fn store_made_before_markers_is_adopted_once() {
         let path = store_with_a_pin(backend);
         std::fs::remove_file(path.join(MARKER)).unwrap();
         // A writer adopts the store (commands that only read change nothing on fs).
-        expect(backend, &path, &["state", "migrate"], 0);
-        let run = expect(backend, &path, &["pin", "ls"], 0);
+        expect_in(backend, &path, &["state", "migrate"], 0);
+        let run = expect_in(backend, &path, &["pin", "ls"], 0);
         assert!(
             run.stdout.contains(CID),
             "{backend}: the adopted store keeps its pin: {}",
@@ -231,12 +150,8 @@ fn store_made_before_markers_is_adopted_once() {
         assert_eq!(json["backend"], backend);
         assert_eq!(json["origin"], "adopted");
         assert_eq!(json["pinvault_store"], 1);
-        expect(backend, &path, &["pin", "get", CID], 0);
-        assert_eq!(
-            std::fs::read_to_string(path.join(MARKER)).unwrap(),
-            marker,
-            "written once"
-        );
+        expect_in(backend, &path, &["pin", "get", CID], 0);
+        assert_eq!(std::fs::read_to_string(path.join(MARKER)).unwrap(), marker, "written once");
     }
 }
 
@@ -259,29 +174,22 @@ fn read_only_commands_on_a_missing_store_exit_3_and_create_nothing() {
         let base = scratch(backend);
         let missing = base.join("no/such/dir");
         for args in read_only {
-            let run = expect(backend, &missing, args, 3);
+            let run = expect_in(backend, &missing, args, 3);
             assert!(
-                run.stderr
-                    .contains(&format!("no store at {}", missing.display())),
+                run.stderr.contains(&format!("no store at {}", missing.display())),
                 "{backend} {args:?}: {}",
                 run.stderr
             );
         }
         assert!(!base.exists(), "{backend}: nothing created");
         std::fs::create_dir_all(&base).unwrap();
-        expect(backend, &base, &["pin", "ls"], 3);
-        assert!(
-            snapshot(&base).is_empty(),
-            "{backend}: nothing written into an empty directory"
-        );
+        expect_in(backend, &base, &["pin", "ls"], 3);
+        assert!(snapshot(&base).is_empty(), "{backend}: nothing written into an empty directory");
 
-        let run = expect(backend, &missing, &["--create", "pin", "ls"], 0);
+        let run = expect_in(backend, &missing, &["--create", "pin", "ls"], 0);
         assert!(run.stdout.is_empty());
-        assert!(
-            missing.join(MARKER).is_file(),
-            "{backend}: --create made the store"
-        );
-        expect(backend, &missing, &["pin", "ls"], 0);
+        assert!(missing.join(MARKER).is_file(), "{backend}: --create made the store");
+        expect_in(backend, &missing, &["pin", "ls"], 0);
 
         let files = scratch("object.bin");
         std::fs::write(&files, b"bytes").unwrap();
@@ -292,11 +200,8 @@ fn read_only_commands_on_a_missing_store_exit_3_and_create_nothing() {
         ];
         for (i, args) in creators.iter().enumerate() {
             let path = base.join(format!("created-{i}"));
-            expect(backend, &path, args, 0);
-            assert!(
-                path.join(MARKER).is_file(),
-                "{backend} {args:?} creates the store"
-            );
+            expect_in(backend, &path, args, 0);
+            assert!(path.join(MARKER).is_file(), "{backend} {args:?} creates the store");
         }
     }
 }
@@ -308,12 +213,8 @@ fn a_file_in_the_path_exits_12() {
         std::fs::write(&file, b"a file").unwrap();
         for path in [file.join("store"), file.clone()] {
             for args in [&["pin", "add", CID][..], &["pin", "ls"]] {
-                let run = expect(backend, &path, args, 12);
-                assert!(
-                    run.stderr.contains("not a directory"),
-                    "{backend}: {}",
-                    run.stderr
-                );
+                let run = expect_in(backend, &path, args, 12);
+                assert!(run.stderr.contains("not a directory"), "{backend}: {}", run.stderr);
             }
         }
         assert_eq!(std::fs::read(&file).unwrap(), b"a file");
@@ -337,7 +238,7 @@ fn permission_denied_exits_11() {
     std::fs::create_dir(&stores).unwrap();
     for backend in backends() {
         let store = stores.join(backend);
-        expect(backend, &store, &["pin", "add", CID], 0);
+        expect_in(backend, &store, &["pin", "add", CID], 0);
     }
     let as_root = euid() == 0;
     let binary = if as_root {
@@ -362,20 +263,13 @@ fn permission_denied_exits_11() {
         if as_root {
             command.uid(65534).gid(65534);
         }
-        run_in(command, tmp.path(), args)
+        command.args(args).current_dir(tmp.path()).env_remove("PINVAULT_URL");
+        run_with_stdin(command, "")
     };
     for backend in backends() {
         let mut cases = vec![
-            (
-                url(backend, &private.join("store")),
-                "pin add",
-                vec!["pin", "add", CID],
-            ),
-            (
-                url(backend, &private.join("store")),
-                "pin ls",
-                vec!["pin", "ls"],
-            ),
+            (url(backend, &private.join("store")), "pin add", vec!["pin", "add", CID]),
+            (url(backend, &private.join("store")), "pin ls", vec!["pin", "ls"]),
         ];
         let store = stores.join(backend);
         if !as_root {
@@ -388,11 +282,7 @@ fn permission_denied_exits_11() {
             }
             lock(&store, 0o555);
         }
-        cases.push((
-            url(backend, &store),
-            "pin ls on a store it may not write",
-            vec!["pin", "ls"],
-        ));
+        cases.push((url(backend, &store), "pin ls on a store it may not write", vec!["pin", "ls"]));
         for (url, what, args) in cases {
             let mut full = vec!["--url", url.as_str()];
             full.extend(args.iter().copied());
@@ -408,11 +298,7 @@ fn permission_denied_exits_11() {
                 "{backend} {what}: stdout {:?}, stderr {:?}",
                 run.stdout, run.stderr
             );
-            assert!(
-                run.stderr.contains("permission denied"),
-                "{backend} {what}: {}",
-                run.stderr
-            );
+            assert!(run.stderr.contains("permission denied"), "{backend} {what}: {}", run.stderr);
         }
         lock(&store, 0o755);
     }
@@ -441,8 +327,11 @@ fn on_read_only_mount(dir: &Path, fresh: bool, args: &[&str]) -> Option<Run> {
     command
         .args(["-rm", "sh", "-c", &script, "sh"])
         .arg(dir)
-        .arg(env!("CARGO_BIN_EXE_pinvault"));
-    let run = run_in(command, Path::new(env!("CARGO_MANIFEST_DIR")), args);
+        .arg(env!("CARGO_BIN_EXE_pinvault"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("PINVAULT_URL");
+    let run = run_with_stdin(command, "");
     (run.code != 99 && !run.stderr.contains("unshare:")).then_some(run)
 }
 
@@ -463,11 +352,7 @@ fn read_only_filesystem_exits_13() {
         let run =
             on_read_only_mount(&fresh, true, &["--url", &store_url, "pin", "add", CID]).unwrap();
         assert_eq!(run.code, 13, "{backend} new store: {}", run.stderr);
-        assert!(
-            run.stderr.contains("read-only filesystem"),
-            "{}",
-            run.stderr
-        );
+        assert!(run.stderr.contains("read-only filesystem"), "{}", run.stderr);
 
         let existing = store_with_a_pin(backend);
         let store_url = url(backend, &existing);
@@ -480,11 +365,7 @@ fn read_only_filesystem_exits_13() {
             continue;
         }
         assert_eq!(run.code, 13, "{backend} existing store: {}", run.stderr);
-        assert!(
-            run.stderr.contains("read-only filesystem"),
-            "{}",
-            run.stderr
-        );
+        assert!(run.stderr.contains("read-only filesystem"), "{}", run.stderr);
     }
 }
 
@@ -494,7 +375,7 @@ fn rocksdb_damage_exits_8() {
     let path = store_with_a_pin("rocksdb");
     std::fs::remove_file(path.join("CURRENT")).unwrap();
     for args in [&["pin", "ls"][..], &["pin", "add", CID]] {
-        let run = expect("rocksdb", &path, args, 8);
+        let run = expect_in("rocksdb", &path, args, 8);
         assert!(run.stderr.contains("corrupt data at"), "{}", run.stderr);
         assert!(run.stderr.contains("CURRENT"), "{}", run.stderr);
     }
@@ -506,7 +387,7 @@ fn rocksdb_damage_exits_8() {
 fn rocksdb_info_log_stays_bounded_across_runs() {
     let path = store_with_a_pin("rocksdb");
     for _ in 0..15 {
-        expect("rocksdb", &path, &["pin", "ls"], 0);
+        expect_in("rocksdb", &path, &["pin", "ls"], 0);
     }
     let logs: Vec<String> = std::fs::read_dir(&path)
         .unwrap()
@@ -541,20 +422,35 @@ fn read_only_commands_leave_a_torn_fs_log_alone_and_the_next_write_repairs_it() 
     bytes.extend_from_slice(&[0x40, 0, 0, 0, 0xde, 0xad]); // a record cut short
     std::fs::write(&log, &bytes).unwrap();
     let before = snapshot(&path);
-    for args in [&["pin", "ls"][..], &["pin", "get", CID], &["state", "export"], &["state", "verify"]] {
-        let run = expect("fs", &path, args, 0);
+    for args in
+        [&["pin", "ls"][..], &["pin", "get", CID], &["state", "export"], &["state", "verify"]]
+    {
+        let run = expect_in("fs", &path, args, 0);
         assert!(args[1] != "ls" || run.stdout.contains(CID), "{args:?}: {}", run.stdout);
         assert_eq!(snapshot(&path), before, "{args:?} changed the store");
-        assert!(run.stderr.contains("WARN") && run.stderr.contains("pins.log"), "{args:?}: the tear is reported: {}", run.stderr);
+        assert!(
+            run.stderr.contains("WARN") && run.stderr.contains("pins.log"),
+            "{args:?}: the tear is reported: {}",
+            run.stderr
+        );
     }
-    let run = expect("fs", &path, &["pin", "add", "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"], 0);
-    assert!(run.stderr.contains("WARN") && run.stderr.contains("quarantine"), "the repair is reported: {}", run.stderr);
+    let run = expect_in(
+        "fs",
+        &path,
+        &["pin", "add", "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"],
+        0,
+    );
+    assert!(
+        run.stderr.contains("WARN") && run.stderr.contains("quarantine"),
+        "the repair is reported: {}",
+        run.stderr
+    );
     let quarantined: Vec<_> = std::fs::read_dir(&path)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.starts_with("pins.log.quarantine-"))
         .collect();
     assert_eq!(quarantined.len(), 1, "the torn bytes are kept aside: {quarantined:?}");
-    let run = expect("fs", &path, &["pin", "ls"], 0);
+    let run = expect_in("fs", &path, &["pin", "ls"], 0);
     assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
 }

@@ -8,49 +8,17 @@
 #![cfg(feature = "fs")]
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::*;
 
 const CIDS: [&str; 3] = [
     "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG",
     "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi",
     "QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB",
 ];
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn pinvault(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_pinvault"))
-        .args(args)
-        .env_remove("PINVAULT_URL")
-        .stdin(Stdio::null())
-        .output()
-        .expect("pinvault starts");
-    Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cli-store-locks-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn url(path: &Path) -> String {
-    format!("fs://{}", path.display())
-}
 
 /// A `pinvault exec -` holding the store open for writing until its stdin is closed.
 struct Holder {
@@ -98,7 +66,7 @@ impl Drop for Holder {
 #[test]
 fn readers_run_beside_a_writer_and_a_second_writer_waits_or_gives_up() {
     let store = scratch("store");
-    let url = url(&store);
+    let url = url("fs", &store);
     assert_eq!(pinvault(&["--url", &url, "pin", "add", CIDS[0]]).code, 0);
     let holder = Holder::start(&url, CIDS[1]);
 
@@ -167,7 +135,7 @@ fn read_counter(url: &str, cid: &str) -> (String, u64) {
 fn four_processes_doing_get_then_conditional_put_lose_no_update() {
     const WORKERS: usize = 4;
     const INCREMENTS: u64 = 25;
-    let url = url(&scratch("counter"));
+    let url = url("fs", &scratch("counter"));
     let cid = CIDS[0];
     assert_eq!(pinvault(&["--url", &url, "pin", "add", cid, "--metadata", "count=0"]).code, 0);
     let started = Instant::now();

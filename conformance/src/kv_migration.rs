@@ -110,3 +110,45 @@ pub fn check_refuses_newer_format<E: KvEngine, F: Fn() -> E>(open_engine: F) {
         other => panic!("a newer stored format must be refused, got {:?}", other.map(|_| ())),
     }
 }
+
+/// [`check_migrates_format_1`] on a store in a fresh temporary directory; `open_engine` opens
+/// the engine at the path it is given.
+pub async fn migrates_format_1_fixture<E: KvEngine>(open_engine: impl Fn(&std::path::Path) -> E) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store");
+    check_migrates_format_1(|| open_engine(&path)).await;
+}
+
+/// [`check_refuses_newer_format`] on a store in a fresh temporary directory; `open_engine`
+/// opens the engine at the path it is given.
+pub fn refuses_a_newer_format<E: KvEngine>(open_engine: impl Fn(&std::path::Path) -> E) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store");
+    check_refuses_newer_format(|| open_engine(&path));
+}
+
+/// Defines the stored-format tests of an engine on the shared KV layer,
+/// `migrates_format_1_fixture` (a `#[tokio::test]`) and `refuses_a_newer_format`, for the
+/// engine type `$engine`, opened with `<$engine>::open(path, &Default::default())` (the
+/// constructor every directory engine has: a path and its options).
+#[macro_export]
+macro_rules! kv_migration_tests {
+    ($engine:ty) => {
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn migrates_format_1_fixture() {
+            $crate::kv_migration::migrates_format_1_fixture(|path| {
+                <$engine>::open(path, &Default::default())
+                    .expect(concat!("open ", stringify!($engine)))
+            })
+            .await;
+        }
+
+        #[test]
+        fn refuses_a_newer_format() {
+            $crate::kv_migration::refuses_a_newer_format(|path| {
+                <$engine>::open(path, &Default::default())
+                    .expect(concat!("open ", stringify!($engine)))
+            });
+        }
+    };
+}

@@ -98,6 +98,7 @@ pub mod kill;
 pub mod kv_migration;
 pub mod harness;
 pub mod list;
+pub mod mounts;
 pub mod preconditions;
 pub mod publication;
 pub mod races;

@@ -7,8 +7,8 @@
 //! than the space freed could not be reopened (`No space left on device` at open); pinvault
 //! now reopens it without that flush.
 //!
-//! `harness = false`: where `mount` is refused a check prints `SKIPPED: <reason>` and counts
-//! as ignored, never as passed.
+//! `harness = false`: where `mount` is refused (`pinvault_conformance::mounts` probes once),
+//! `SKIPPED: <reason>` is printed and the checks are reported ignored, never passed.
 
 mod support;
 
@@ -16,70 +16,42 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use pinvault_conformance::fixtures::full_pin;
-use pinvault_core::kv::{KvEngine, Table};
-use pinvault_core::{Batch, Error, FaultInjector, OpenMode, PathProblem, PinState, Precondition};
+use pinvault_conformance::mounts;
+use pinvault_core::{Batch, Error, OpenMode, PathProblem, PinState, Precondition};
 use pinvault_rocksdb::{RocksBackend, RocksOptions};
-use support::Outcome;
 
 const BATCH: u64 = 200;
 
 fn open(path: &Path) -> pinvault_core::Result<RocksBackend> {
-    support::runtime().block_on(pinvault_rocksdb::open_with_mode(
-        path,
-        RocksOptions::default(),
-        OpenMode::CreateIfMissing,
-        FaultInjector::disabled(),
-    ))
+    support::open_blocking(path, RocksOptions::default(), OpenMode::CreateIfMissing)
 }
 
 fn count(store: &RocksBackend) -> u64 {
-    store
-        .store()
-        .engine()
-        .scan(Table::Pins, b"", None, usize::MAX)
-        .expect("scan")
-        .len() as u64
+    support::pin_count(store) as u64
 }
 
 fn batch(number: u64) -> Batch {
-    (1..=BATCH).fold(Batch::new(), |b, n| {
-        b.put(full_pin(number * BATCH + n), Precondition::Absent)
-    })
+    (1..=BATCH).fold(Batch::new(), |b, n| b.put(full_pin(number * BATCH + n), Precondition::Absent))
 }
 
 /// An 8 MiB tmpfs in a temporary directory, unmounted when dropped.
 struct SmallDisk {
-    _mounted: support::Mounted,
+    _mounted: mounts::Mounted,
     root: PathBuf,
     _tmp: tempfile::TempDir,
 }
 
-fn small_disk() -> Result<SmallDisk, String> {
+fn small_disk() -> SmallDisk {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("small");
     std::fs::create_dir(&root).expect("mkdir");
-    support::mount(&[
-        "-t",
-        "tmpfs",
-        "-o",
-        "size=8m",
-        "tmpfs",
-        &root.display().to_string(),
-    ])?;
-    Ok(SmallDisk {
-        _mounted: support::Mounted(root.clone()),
-        root,
-        _tmp: tmp,
-    })
+    let mounted = mounts::tmpfs(&root, "8m").unwrap_or_else(|e| panic!("{e}"));
+    SmallDisk { _mounted: mounted, root, _tmp: tmp }
 }
 
 /// Grows `file` until the filesystem is full.
 fn fill(file: &Path) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(file)
-        .expect("filler");
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file).expect("filler");
     for chunk in [vec![9u8; 4096], vec![9u8; 1]] {
         while f.write_all(&chunk).and_then(|()| f.sync_all()).is_ok() {}
     }
@@ -87,17 +59,10 @@ fn fill(file: &Path) {
 
 fn assert_no_space(e: &Error, store: &Path) {
     match e {
-        Error::Path {
-            problem: PathProblem::NoSpace,
-            path,
-            source,
-        } => {
+        Error::Path { problem: PathProblem::NoSpace, path, source } => {
             assert_eq!(path, store, "{e}");
             assert_eq!(source.kind(), std::io::ErrorKind::StorageFull, "{e}");
-            assert!(
-                source.to_string().contains("No space left on device"),
-                "{e}"
-            );
+            assert!(source.to_string().contains("No space left on device"), "{e}");
         }
         other => panic!("a full disk must be Error::Path / NoSpace, got {other} ({other:?})"),
     }
@@ -105,11 +70,8 @@ fn assert_no_space(e: &Error, store: &Path) {
 
 /// The brief's flow: a filler made first, commits until the disk is full, reopen while full,
 /// free the filler, reopen.
-fn commits_until_full_then_freed() -> Outcome {
-    let disk = match small_disk() {
-        Ok(disk) => disk,
-        Err(why) => return Outcome::Skipped(why),
-    };
+fn commits_until_full_then_freed() {
+    let disk = small_disk();
     let filler = disk.root.join("filler");
     std::fs::write(&filler, vec![7u8; 2 * 1024 * 1024]).expect("filler");
     let path = disk.root.join("store");
@@ -134,30 +96,18 @@ fn commits_until_full_then_freed() -> Outcome {
     }
     std::fs::remove_file(&filler).expect("free the filler");
     let store = open(&path).unwrap_or_else(|e| panic!("reopen once space is freed: {e}"));
-    assert!(
-        count(&store) >= acknowledged * BATCH,
-        "acknowledged commits are all there"
-    );
+    assert!(count(&store) >= acknowledged * BATCH, "acknowledged commits are all there");
     for n in 0..acknowledged * BATCH {
         let cid = full_pin(n + 1).cid;
-        assert!(
-            rt.block_on(store.has(&cid)).expect("has"),
-            "acknowledged pin {}",
-            n + 1
-        );
+        assert!(rt.block_on(store.has(&cid)).expect("has"), "acknowledged pin {}", n + 1);
     }
-    rt.block_on(store.commit(batch(5000)))
-        .expect("writes go on");
-    Outcome::Passed
+    rt.block_on(store.commit(batch(5000))).expect("writes go on");
 }
 
 /// A store closed with its commits in the WAL, the disk then filled by something else, and a
 /// little space (less than the WAL holds) freed: the reopen must work, with every commit.
-fn reopen_after_freeing_less_than_the_wal_holds() -> Outcome {
-    let disk = match small_disk() {
-        Ok(disk) => disk,
-        Err(why) => return Outcome::Skipped(why),
-    };
+fn reopen_after_freeing_less_than_the_wal_holds() {
+    let disk = small_disk();
     let path = disk.root.join("store");
     let rt = support::runtime();
     let store = open(&path).expect("create");
@@ -176,33 +126,22 @@ fn reopen_after_freeing_less_than_the_wal_holds() -> Outcome {
     let store = open(&path).unwrap_or_else(|e| panic!("reopen after freeing 160 KiB: {e}"));
     assert_eq!(count(&store), 5 * BATCH);
     let actions = store.store().engine().open_actions().to_vec();
-    assert!(
-        actions.iter().any(|a| a.contains("short of space")),
-        "{actions:?}"
-    );
-    rt.block_on(store.put(full_pin(1_000_001), Precondition::Absent))
-        .expect("a small write");
+    assert!(actions.iter().any(|a| a.contains("short of space")), "{actions:?}");
+    rt.block_on(store.put(full_pin(1_000_001), Precondition::Absent)).expect("a small write");
     drop(store);
     std::fs::remove_file(disk.root.join("filler")).expect("free the rest");
     let store = open(&path).expect("reopen with space");
     assert_eq!(count(&store), 5 * BATCH + 1);
     assert!(store.store().engine().open_actions().is_empty());
-    Outcome::Passed
 }
 
 fn main() {
-    support::child_main();
-    support::run(
-        "full_disk",
-        &[
-            (
-                "commits_until_full_then_freed",
-                commits_until_full_then_freed,
-            ),
-            (
-                "reopen_after_freeing_less_than_the_wal_holds",
-                reopen_after_freeing_less_than_the_wal_holds,
-            ),
-        ],
-    );
+    mounts::run(&[
+        ("commits_until_full_then_freed", true, commits_until_full_then_freed),
+        (
+            "reopen_after_freeing_less_than_the_wal_holds",
+            true,
+            reopen_after_freeing_less_than_the_wal_holds,
+        ),
+    ]);
 }

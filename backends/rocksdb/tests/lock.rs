@@ -8,20 +8,16 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pinvault_core::{Error, FaultInjector, OpenMode};
+use pinvault_core::{Error, OpenMode};
 use pinvault_rocksdb::{RocksBackend, RocksOptions};
-use support::{Child, Outcome};
+use support::Child;
 
 fn open(path: &Path, lock_wait: Duration) -> pinvault_core::Result<RocksBackend> {
-    support::runtime().block_on(pinvault_rocksdb::open_with_mode(
+    support::open_blocking(
         path,
-        RocksOptions {
-            lock_wait,
-            ..RocksOptions::default()
-        },
+        RocksOptions { lock_wait, ..RocksOptions::default() },
         OpenMode::MustExist,
-        FaultInjector::disabled(),
-    ))
+    )
 }
 
 fn unavailable(result: pinvault_core::Result<RocksBackend>) -> String {
@@ -32,27 +28,19 @@ fn unavailable(result: pinvault_core::Result<RocksBackend>) -> String {
     }
 }
 
-fn another_process_holds_it_no_wait() -> Outcome {
+fn another_process_holds_it_no_wait() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("store");
     let child = Child::spawn(&path, 3, false);
     let started = Instant::now();
     let text = unavailable(open(&path, Duration::ZERO));
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "no wait asked: {:?}",
-        started.elapsed()
-    );
-    assert!(
-        text.contains(&path.join("LOCK").display().to_string()),
-        "{text}"
-    );
+    assert!(started.elapsed() < Duration::from_secs(1), "no wait asked: {:?}", started.elapsed());
+    assert!(text.contains(&path.join("LOCK").display().to_string()), "{text}");
     assert!(text.contains("another process"), "{text}");
     child.finish();
-    Outcome::Passed
 }
 
-fn lock_wait_outlasts_a_holder_that_lets_go() -> Outcome {
+fn lock_wait_outlasts_a_holder_that_lets_go() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("store");
     let child = Child::spawn(&path, 3, false);
@@ -62,48 +50,29 @@ fn lock_wait_outlasts_a_holder_that_lets_go() -> Outcome {
     });
     let started = Instant::now();
     let store = open(&path, Duration::from_secs(20)).expect("the wait outlasts the holder");
-    assert!(
-        started.elapsed() >= Duration::from_millis(400),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(400), "{:?}", started.elapsed());
     release.join().expect("release thread");
     drop(store);
-    Outcome::Passed
 }
 
-fn lock_wait_gives_up_naming_the_time() -> Outcome {
+fn lock_wait_gives_up_naming_the_time() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("store");
     let child = Child::spawn(&path, 0, false);
     let started = Instant::now();
     let text = unavailable(open(&path, Duration::from_millis(700)));
     let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(700) && waited < Duration::from_secs(3),
-        "{waited:?}"
-    );
-    assert!(text.contains("waited 0.7 s"), "{text}");
+    assert!(waited >= Duration::from_millis(700) && waited < Duration::from_secs(3), "{waited:?}");
+    assert!(text.contains("waiting 0.7 s"), "{text}");
     child.finish();
-    Outcome::Passed
 }
 
-fn another_handle_in_this_process() -> Outcome {
+fn another_handle_in_this_process() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("store");
-    let rt = support::runtime();
-    let first = rt
-        .block_on(pinvault_rocksdb::open(
-            &path,
-            RocksOptions::default(),
-            FaultInjector::disabled(),
-        ))
-        .expect("create");
+    let first = support::create_with_pins(&path, 0);
     let text = unavailable(open(&path, Duration::ZERO));
-    assert!(
-        text.contains("another open handle in this process"),
-        "{text}"
-    );
+    assert!(text.contains("another open handle in this process"), "{text}");
     let release = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
         drop(first);
@@ -111,30 +80,18 @@ fn another_handle_in_this_process() -> Outcome {
     let second = open(&path, Duration::from_secs(20)).expect("the wait outlasts the first handle");
     release.join().expect("release thread");
     drop(second);
-    Outcome::Passed
 }
 
 fn main() {
     support::child_main();
-    support::run(
-        "lock",
-        &[
-            (
-                "another_process_holds_it_no_wait",
-                another_process_holds_it_no_wait,
-            ),
-            (
-                "lock_wait_outlasts_a_holder_that_lets_go",
-                lock_wait_outlasts_a_holder_that_lets_go,
-            ),
-            (
-                "lock_wait_gives_up_naming_the_time",
-                lock_wait_gives_up_naming_the_time,
-            ),
-            (
-                "another_handle_in_this_process",
-                another_handle_in_this_process,
-            ),
-        ],
-    );
+    pinvault_conformance::mounts::run(&[
+        ("another_process_holds_it_no_wait", false, another_process_holds_it_no_wait),
+        (
+            "lock_wait_outlasts_a_holder_that_lets_go",
+            false,
+            lock_wait_outlasts_a_holder_that_lets_go,
+        ),
+        ("lock_wait_gives_up_naming_the_time", false, lock_wait_gives_up_naming_the_time),
+        ("another_handle_in_this_process", false, another_handle_in_this_process),
+    ]);
 }

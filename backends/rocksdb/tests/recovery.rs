@@ -9,73 +9,13 @@ use std::path::{Path, PathBuf};
 use pinvault_conformance::fixtures::full_pin;
 use pinvault_core::kv::{KvEngine, Table};
 use pinvault_core::{Error, FaultInjector, OpenMode, PinState, Precondition};
-use pinvault_rocksdb::{RocksBackend, RocksEngine, RocksOptions, INFO_LOG_FILES_KEPT};
+use pinvault_rocksdb::{RocksEngine, RocksOptions, INFO_LOG_FILES_KEPT};
+use support::{
+    create, files, flip_byte, largest, open_existing, pin_count, put_pins, store_with_an_sst,
+    store_with_commits_in_the_wal, PINS,
+};
 
 mod support;
-
-const PINS: u64 = 300;
-
-async fn open(path: &Path) -> pinvault_core::Result<RocksBackend> {
-    pinvault_rocksdb::open_with_mode(
-        path,
-        RocksOptions::default(),
-        OpenMode::MustExist,
-        FaultInjector::disabled(),
-    )
-    .await
-}
-
-async fn create(path: &Path) -> RocksBackend {
-    pinvault_rocksdb::open(path, RocksOptions::default(), FaultInjector::disabled())
-        .await
-        .expect("create")
-}
-
-/// The pins, read through the engine (a full scan of the pins column family).
-async fn count(store: &RocksBackend) -> pinvault_core::Result<usize> {
-    Ok(store
-        .store()
-        .engine()
-        .scan(Table::Pins, b"", None, usize::MAX)?
-        .len())
-}
-
-/// A store whose newest WAL holds `PINS` commits, one synced record each: the store is
-/// created and reopened first (recovery flushes the first WAL to an SST), so the records land
-/// in a fresh WAL that nothing flushes before the instance is dropped.
-async fn store_with_commits_in_the_wal(path: &Path) -> PathBuf {
-    drop(create(path).await);
-    let store = open(path).await.expect("reopen");
-    for n in 1..=PINS {
-        store
-            .put(full_pin(n), Precondition::Absent)
-            .await
-            .expect("put");
-    }
-    drop(store);
-    files(path, ".log")
-        .into_iter()
-        .max_by_key(|p| std::fs::metadata(p).expect("stat").len())
-        .expect("a WAL")
-}
-
-fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(suffix))
-        })
-        .collect()
-}
-
-fn flip_byte(file: &Path, at: u64) {
-    let mut bytes = std::fs::read(file).expect("read");
-    bytes[at as usize] ^= 0x5a;
-    std::fs::write(file, bytes).expect("write");
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
@@ -93,9 +33,7 @@ fn pins_with_point_in_time_recovery(path: &Path) -> usize {
     options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::PointInTime);
     let db = rocksdb::DB::open_cf_descriptors(&options, path, pinvault_rocksdb::column_families())
         .expect("point-in-time recovery opens a damaged WAL");
-    let pins = db
-        .cf_handle(Table::Pins.name())
-        .expect("pins column family");
+    let pins = db.cf_handle(Table::Pins.name()).expect("pins column family");
     db.iterator_cf(pins, rocksdb::IteratorMode::Start).count()
 }
 
@@ -115,7 +53,7 @@ async fn mid_wal_damage_fails_the_open_as_corrupt() {
         survivors < PINS as usize,
         "the default recovery mode keeps {survivors} of {PINS} pins: the damage must cut commits"
     );
-    match open(&path).await {
+    match open_existing(&path).await {
         Err(Error::Corrupt { location, reason }) => {
             assert!(
                 location.starts_with(&format!("{} at offset ", wal.display())),
@@ -127,17 +65,11 @@ async fn mid_wal_damage_fails_the_open_as_corrupt() {
             );
         }
         Err(other) => panic!("mid-WAL damage must be Corrupt, got {other}"),
-        Ok(store) => panic!(
-            "opened with {:?} of {PINS} pins: a silent loss",
-            count(&store).await
-        ),
+        Ok(store) => panic!("opened with {:?} of {PINS} pins: a silent loss", pin_count(&store)),
     }
-    match open(&path).await {
+    match open_existing(&path).await {
         Err(Error::Corrupt { .. }) => {}
-        other => panic!(
-            "the damage is still reported on a second open: {:?}",
-            other.map(|_| ())
-        ),
+        other => panic!("the damage is still reported on a second open: {:?}", other.map(|_| ())),
     }
 }
 
@@ -166,13 +98,12 @@ fn tear(wal: &Path, how: Tear) -> Vec<u8> {
     let len = original.len() as u64;
     match how {
         Tear::Cut => {
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(wal)
-                .expect("open WAL");
+            let file = std::fs::OpenOptions::new().write(true).open(wal).expect("open WAL");
             file.set_len(len - 5).expect("truncate");
         }
-        Tear::FlipInLastRecord => flip_byte(wal, len - 10),
+        Tear::FlipInLastRecord => {
+            flip_byte(wal, len - 10);
+        }
     }
     original
 }
@@ -205,16 +136,9 @@ fn torn_tail_is_quarantined_and_reported(how: Tear) {
             bytes
         }
     };
-    assert_eq!(
-        kept, torn,
-        "{how:?}: the quarantine holds exactly the dropped bytes"
-    );
+    assert_eq!(kept, torn, "{how:?}: the quarantine holds exactly the dropped bytes");
     assert_eq!(engine.open_quarantined(), std::slice::from_ref(file));
-    assert!(
-        engine.open_actions()[0].contains("1 record dropped"),
-        "{:?}",
-        engine.open_actions()
-    );
+    assert!(engine.open_actions()[0].contains("1 record dropped"), "{:?}", engine.open_actions());
     let warning = warnings
         .iter()
         .find(|w| w.contains("torn WAL tail"))
@@ -225,32 +149,17 @@ fn torn_tail_is_quarantined_and_reported(how: Tear) {
         "records_dropped=1".to_owned(),
         file.display().to_string(),
     ] {
-        assert!(
-            warning.contains(&part),
-            "{how:?}: the warning has {part}: {warning}"
-        );
+        assert!(warning.contains(&part), "{how:?}: the warning has {part}: {warning}");
     }
-    let pins = engine
-        .scan(Table::Pins, b"", None, usize::MAX)
-        .expect("scan")
-        .len();
-    assert_eq!(
-        pins,
-        PINS as usize - 1,
-        "{how:?}: only the torn commit is gone"
-    );
+    let pins = engine.scan(Table::Pins, b"", None, usize::MAX).expect("scan").len();
+    assert_eq!(pins, PINS as usize - 1, "{how:?}: only the torn commit is gone");
     drop(engine);
     let rt = support::runtime();
-    let store = rt.block_on(open(&path)).expect("reopen");
+    let store = rt.block_on(open_existing(&path)).expect("reopen");
     assert!(!rt.block_on(store.has(&full_pin(PINS).cid)).expect("has"));
-    rt.block_on(store.put(full_pin(PINS), Precondition::Absent))
-        .expect("the store goes on");
+    rt.block_on(store.put(full_pin(PINS), Precondition::Absent)).expect("the store goes on");
     drop(store);
-    assert_eq!(
-        quarantine_files(&path).len(),
-        1,
-        "{how:?}: a clean reopen quarantines nothing"
-    );
+    assert_eq!(quarantine_files(&path).len(), 1, "{how:?}: a clean reopen quarantines nothing");
 }
 
 #[test]
@@ -277,21 +186,11 @@ fn read_only_open_leaves_a_torn_tail_in_place() {
             RocksEngine::open_with_mode(&path, &RocksOptions::default(), OpenMode::ReadOnly)
         });
         let engine = engine.unwrap_or_else(|e| panic!("{how:?}: read-only open: {e}"));
-        let pins = engine
-            .scan(Table::Pins, b"", None, usize::MAX)
-            .expect("scan")
-            .len();
+        let pins = engine.scan(Table::Pins, b"", None, usize::MAX).expect("scan").len();
         assert_eq!(pins, PINS as usize - 1, "{how:?}");
-        assert!(
-            warnings.iter().any(|w| w.contains("left in place")),
-            "{how:?}: {warnings:?}"
-        );
+        assert!(warnings.iter().any(|w| w.contains("left in place")), "{how:?}: {warnings:?}");
         drop(engine);
-        assert_eq!(
-            std::fs::read(&wal).expect("read"),
-            damaged,
-            "{how:?}: the WAL is unchanged"
-        );
+        assert_eq!(std::fs::read(&wal).expect("read"), damaged, "{how:?}: the WAL is unchanged");
         assert!(quarantine_files(&path).is_empty(), "{how:?}");
     }
 }
@@ -301,15 +200,10 @@ fn read_only_open_leaves_a_torn_tail_in_place() {
 async fn missing_current_is_corrupt() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("store");
-    let store = create(&path).await;
-    store
-        .put(full_pin(1), Precondition::Absent)
-        .await
-        .expect("put");
-    drop(store);
+    put_pins(&create(&path).await, 1..=1).await;
     std::fs::remove_file(path.join("CURRENT")).expect("remove CURRENT");
     for result in [
-        open(&path).await,
+        open_existing(&path).await,
         pinvault_rocksdb::open(&path, RocksOptions::default(), FaultInjector::disabled()).await,
     ] {
         match result {
@@ -318,30 +212,7 @@ async fn missing_current_is_corrupt() {
             Ok(_) => panic!("a store without CURRENT opened"),
         }
     }
-    assert!(
-        !path.join("CURRENT").exists(),
-        "no new, empty database over the old files"
-    );
-}
-
-/// Pins flushed to an SST; returns the SST files.
-async fn store_with_an_sst(path: &Path) -> Vec<PathBuf> {
-    let store = create(path).await;
-    for n in 1..=PINS {
-        store
-            .put(full_pin(n), Precondition::Absent)
-            .await
-            .expect("put");
-    }
-    let db = store.store().engine().db();
-    for table in Table::ALL {
-        db.flush_cf(db.cf_handle(table.name()).expect("cf"))
-            .expect("flush");
-    }
-    drop(store);
-    let ssts = files(path, ".sst");
-    assert!(!ssts.is_empty(), "the flush wrote SST files");
-    ssts
+    assert!(!path.join("CURRENT").exists(), "no new, empty database over the old files");
 }
 
 /// A missing SST file is `Corrupt` naming the store.
@@ -352,7 +223,7 @@ async fn missing_sst_is_corrupt() {
     for sst in store_with_an_sst(&path).await {
         std::fs::remove_file(sst).expect("remove SST");
     }
-    match open(&path).await {
+    match open_existing(&path).await {
         Err(Error::Corrupt { location, .. }) => assert_eq!(location, path.display().to_string()),
         Err(other) => panic!("a missing SST must be Corrupt, got {other}"),
         Ok(_) => panic!("a store missing its SST files opened"),
@@ -365,14 +236,11 @@ async fn damaged_sst_block_is_corrupt() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("store");
     let ssts = store_with_an_sst(&path).await;
-    let largest = ssts
-        .iter()
-        .max_by_key(|p| std::fs::metadata(p).expect("stat").len())
-        .expect("an SST");
-    let len = std::fs::metadata(largest).expect("stat").len();
-    flip_byte(largest, len / 4);
-    let result = match open(&path).await {
-        Ok(store) => count(&store).await.map(|_| ()),
+    let largest = largest(&ssts);
+    let len = std::fs::metadata(&largest).expect("stat").len();
+    flip_byte(&largest, len / 4);
+    let result = match open_existing(&path).await {
+        Ok(store) => store.store().engine().scan(Table::Pins, b"", None, usize::MAX).map(|_| ()),
         Err(e) => Err(e),
     };
     match result {
@@ -389,11 +257,8 @@ async fn info_log_files_stay_bounded() {
     let path = tmp.path().join("store");
     drop(create(&path).await);
     for n in 1..=12 {
-        let store = open(&path).await.expect("reopen");
-        store
-            .put(full_pin(n), Precondition::Any)
-            .await
-            .expect("put");
+        let store = open_existing(&path).await.expect("reopen");
+        store.put(full_pin(n), Precondition::Any).await.expect("put");
     }
     let logs: Vec<String> = std::fs::read_dir(&path)
         .expect("read_dir")
@@ -401,11 +266,7 @@ async fn info_log_files_stay_bounded() {
         .filter(|n| n.starts_with("LOG"))
         .collect();
     assert!(logs.contains(&"LOG".to_owned()), "{logs:?}");
-    assert!(
-        logs.len() <= INFO_LOG_FILES_KEPT,
-        "{} info log files: {logs:?}",
-        logs.len()
-    );
+    assert!(logs.len() <= INFO_LOG_FILES_KEPT, "{} info log files: {logs:?}", logs.len());
 }
 
 /// Large commits span several 32 KiB WAL blocks (First, Middle.., Last fragments): a WAL of
@@ -419,7 +280,7 @@ fn torn_tail_inside_a_multi_block_record() {
     let rt = support::runtime();
     let wal = rt.block_on(async {
         drop(create(&path).await);
-        let store = open(&path).await.expect("reopen");
+        let store = open_existing(&path).await.expect("reopen");
         for b in 0..3 {
             let batch = (1..=BATCH).fold(pinvault_core::Batch::new(), |batch, n| {
                 batch.put(full_pin(b * BATCH + n), Precondition::Absent)
@@ -427,10 +288,7 @@ fn torn_tail_inside_a_multi_block_record() {
             store.commit(batch).await.expect("commit");
         }
         drop(store);
-        files(&path, ".log")
-            .into_iter()
-            .max_by_key(|p| std::fs::metadata(p).expect("stat").len())
-            .expect("a WAL")
+        largest(&files(&path, ".log"))
     });
     let len = std::fs::metadata(&wal).expect("stat").len();
     assert!(len > 4 * 32 * 1024, "the commits span blocks ({len} bytes)");
@@ -438,37 +296,21 @@ fn torn_tail_inside_a_multi_block_record() {
     copy_dir(&path, &clean);
     let engine = RocksEngine::open_with_mode(&clean, &RocksOptions::default(), OpenMode::MustExist)
         .expect("a clean WAL of fragmented records opens");
-    assert!(
-        engine.open_actions().is_empty(),
-        "{:?}",
-        engine.open_actions()
-    );
+    assert!(engine.open_actions().is_empty(), "{:?}", engine.open_actions());
     drop(engine);
     let last_block = (len - 1) / 32768 * 32768;
-    for cut in [
-        len - 1,
-        len - 3000,
-        last_block,
-        last_block + 3,
-        last_block - 32768 + 100,
-    ] {
+    for cut in [len - 1, len - 3000, last_block, last_block + 3, last_block - 32768 + 100] {
         let copy = tmp.path().join(format!("cut-{cut}"));
         copy_dir(&path, &copy);
         let copy_wal = copy.join(wal.file_name().expect("name"));
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&copy_wal)
-            .expect("open");
+        let file = std::fs::OpenOptions::new().write(true).open(&copy_wal).expect("open");
         file.set_len(cut).expect("cut");
         drop(file);
         let engine =
             RocksEngine::open_with_mode(&copy, &RocksOptions::default(), OpenMode::MustExist)
                 .unwrap_or_else(|e| panic!("cut at {cut} of {len}: {e}"));
         assert_eq!(engine.open_quarantined().len(), 1, "cut at {cut}");
-        let pins = engine
-            .scan(Table::Pins, b"", None, usize::MAX)
-            .expect("scan")
-            .len();
+        let pins = engine.scan(Table::Pins, b"", None, usize::MAX).expect("scan").len();
         assert_eq!(
             pins,
             2 * BATCH as usize,

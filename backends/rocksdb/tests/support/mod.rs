@@ -1,62 +1,19 @@
-//! A small runner for the test binaries that cannot use libtest (`harness = false`): ones that
-//! re-run themselves as a child process, and ones that need `mount`, which may be refused.
-//! A check that cannot run prints `SKIPPED: <reason>` and is counted as *ignored* in the
-//! `test result:` line that `scripts/test.sh` sums, never as passed.
+//! What RocksDB's integration tests share: opening and filling stores, reading them back, the
+//! files of a store directory, a child process holding a store open (for the binaries that
+//! re-run themselves, `harness = false`), and the warnings an open logs. Each test binary uses
+//! part of it. The binaries that mount run their checks with `pinvault_conformance::mounts`.
 
 #![allow(dead_code)]
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 
-/// How a check ended when it did not panic.
-pub enum Outcome {
-    Passed,
-    Skipped(String),
-}
+use pinvault_conformance::fixtures::full_pin;
+use pinvault_core::kv::{KvEngine, Table};
+use pinvault_core::{FaultInjector, OpenMode, PinState, Precondition};
+use pinvault_rocksdb::{RocksBackend, RocksOptions};
 
-/// A named check.
-pub type Check = (&'static str, fn() -> Outcome);
-
-/// Runs the checks whose name contains the first non-flag argument (all without one), prints
-/// libtest's lines, and exits non-zero when one failed.
-pub fn run(binary: &str, checks: &[Check]) {
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let started = std::time::Instant::now();
-    let (mut passed, mut failed, mut ignored, mut filtered) = (0, 0, 0, 0);
-    for (name, check) in checks {
-        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
-            filtered += 1;
-            continue;
-        }
-        let t = std::time::Instant::now();
-        match catch_unwind(AssertUnwindSafe(check)) {
-            Ok(Outcome::Passed) => {
-                passed += 1;
-                println!(
-                    "test {binary}::{name} ... ok ({:.1} s)",
-                    t.elapsed().as_secs_f64()
-                );
-            }
-            Ok(Outcome::Skipped(reason)) => {
-                ignored += 1;
-                println!("test {binary}::{name} ... ignored");
-                println!("SKIPPED: {binary}::{name}: {reason}");
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {binary}::{name} ... FAILED");
-            }
-        }
-    }
-    println!(
-        "test result: {}. {passed} passed; {failed} failed; {ignored} ignored; 0 measured; \
-         {filtered} filtered out; finished in {:.2}s",
-        if failed == 0 { "ok" } else { "FAILED" },
-        started.elapsed().as_secs_f64()
-    );
-    if failed > 0 {
-        std::process::exit(101);
-    }
-}
+/// The pins a test store is filled with, one commit each.
+pub const PINS: u64 = 300;
 
 /// A tokio runtime for one check.
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -67,30 +24,119 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-/// Runs `mount` with `args`; `Err` carries what it printed when it failed.
-pub fn mount(args: &[&str]) -> Result<(), String> {
-    let out = std::process::Command::new("mount")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run mount: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "mount {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+/// Creates a store at `path` (or opens the one there).
+pub async fn create(path: &Path) -> RocksBackend {
+    pinvault_rocksdb::open(path, RocksOptions::default(), FaultInjector::disabled())
+        .await
+        .expect("create")
+}
+
+/// Opens the store at `path` for writing, which must exist.
+pub async fn open_existing(path: &Path) -> pinvault_core::Result<RocksBackend> {
+    pinvault_rocksdb::open_with_mode(
+        path,
+        RocksOptions::default(),
+        OpenMode::MustExist,
+        FaultInjector::disabled(),
+    )
+    .await
+}
+
+/// Opens the store at `path` in `mode` with `options`, outside a runtime.
+pub fn open_blocking(
+    path: &Path,
+    options: RocksOptions,
+    mode: OpenMode,
+) -> pinvault_core::Result<RocksBackend> {
+    runtime().block_on(pinvault_rocksdb::open_with_mode(
+        path,
+        options,
+        mode,
+        FaultInjector::disabled(),
+    ))
+}
+
+/// Puts the pins numbered `numbers`, one commit each.
+pub async fn put_pins(store: &RocksBackend, numbers: std::ops::RangeInclusive<u64>) {
+    for n in numbers {
+        store.put(full_pin(n), Precondition::Absent).await.expect("put");
     }
 }
 
-/// Unmounts `dir` when dropped, so a failing check leaves no mount behind.
-pub struct Mounted(pub std::path::PathBuf);
+/// Creates a store at `path` holding pins 1..=`pins`, outside a runtime.
+pub fn create_with_pins(path: &Path, pins: u64) -> RocksBackend {
+    runtime().block_on(async {
+        let store = create(path).await;
+        put_pins(&store, 1..=pins).await;
+        store
+    })
+}
 
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
+/// The pins, read through the engine (a full scan of the pins column family).
+pub fn pin_count(store: &RocksBackend) -> usize {
+    store.store().engine().scan(Table::Pins, b"", None, usize::MAX).expect("scan").len()
+}
+
+/// Pins 1..=n are all there (so a view of n pins written in order is exactly that prefix).
+pub fn has_prefix(store: &RocksBackend, n: usize) -> bool {
+    let rt = runtime();
+    (1..=n as u64).all(|i| rt.block_on(store.has(&full_pin(i).cid)).expect("has"))
+}
+
+/// Flushes every column family to SST files.
+pub fn flush(store: &RocksBackend) {
+    let db = store.store().engine().db();
+    for table in Table::ALL {
+        db.flush_cf(db.cf_handle(table.name()).expect("cf")).expect("flush");
     }
+}
+
+/// The files in `dir` whose name ends with `suffix`.
+pub fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(suffix)))
+        .collect()
+}
+
+/// The largest of `paths`.
+pub fn largest<'a>(paths: impl IntoIterator<Item = &'a PathBuf>) -> PathBuf {
+    paths
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).expect("stat").len())
+        .expect("a file")
+        .clone()
+}
+
+/// Flips the byte at `at` in `file`; returns the damaged bytes.
+pub fn flip_byte(file: &Path, at: u64) -> Vec<u8> {
+    let mut bytes = std::fs::read(file).expect("read");
+    bytes[at as usize] ^= 0x5a;
+    std::fs::write(file, &bytes).expect("write");
+    bytes
+}
+
+/// A store whose newest WAL holds `PINS` commits, one synced record each: the store is
+/// created and reopened first (recovery flushes the first WAL to an SST), so the records land
+/// in a fresh WAL that nothing flushes before the instance is dropped. Returns the WAL.
+pub async fn store_with_commits_in_the_wal(path: &Path) -> PathBuf {
+    drop(create(path).await);
+    let store = open_existing(path).await.expect("reopen");
+    put_pins(&store, 1..=PINS).await;
+    drop(store);
+    largest(&files(path, ".log"))
+}
+
+/// A store whose `PINS` pins are flushed to SST files; returns the SST files.
+pub async fn store_with_an_sst(path: &Path) -> Vec<PathBuf> {
+    let store = create(path).await;
+    put_pins(&store, 1..=PINS).await;
+    flush(&store);
+    drop(store);
+    let ssts = files(path, ".sst");
+    assert!(!ssts.is_empty(), "the flush wrote SST files");
+    ssts
 }
 
 /// The environment variable that makes a test binary a child holding a store open.
@@ -102,26 +148,15 @@ pub fn child_main() {
     let Some(path) = std::env::var_os(CHILD_ENV) else {
         return;
     };
-    let pins: u64 = std::env::var("PINVAULT_ROCKS_CHILD_PINS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let pins: u64 =
+        std::env::var("PINVAULT_ROCKS_CHILD_PINS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let keep_writing = std::env::var_os("PINVAULT_ROCKS_CHILD_KEEP_WRITING").is_some();
     let rt = runtime();
     rt.block_on(async move {
-        use pinvault_core::{PinState, Precondition};
         let store = pinvault_rocksdb::open(&path, Default::default(), Default::default())
             .await
             .expect("child: open");
-        for n in 1..=pins {
-            store
-                .put(
-                    pinvault_conformance::fixtures::full_pin(n),
-                    Precondition::Absent,
-                )
-                .await
-                .expect("child: put");
-        }
+        put_pins(&store, 1..=pins).await;
         let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = closed.clone();
         std::thread::spawn(move || {
@@ -134,20 +169,10 @@ pub fn child_main() {
         while !closed.load(std::sync::atomic::Ordering::SeqCst) {
             if keep_writing {
                 n += 1;
-                store
-                    .put(
-                        pinvault_conformance::fixtures::full_pin(n),
-                        Precondition::Absent,
-                    )
-                    .await
-                    .expect("child: put");
+                put_pins(&store, n..=n).await;
                 // Flushes now and then, so readers race MANIFEST changes and WAL deletions.
                 if n % 100 == 0 {
-                    let db = store.store().engine().db();
-                    for table in pinvault_core::kv::Table::ALL {
-                        let cf = db.cf_handle(table.name()).expect("child: cf");
-                        db.flush_cf(cf).expect("child: flush");
-                    }
+                    flush(&store);
                 }
             } else {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -164,7 +189,7 @@ pub struct Child(std::process::Child);
 impl Child {
     /// Starts a child over `path` that writes `pins` pins (and goes on writing when
     /// `keep_writing`), and returns once it holds the store.
-    pub fn spawn(path: &std::path::Path, pins: u64, keep_writing: bool) -> Child {
+    pub fn spawn(path: &Path, pins: u64, keep_writing: bool) -> Child {
         use std::io::BufRead;
         let mut cmd = std::process::Command::new(std::env::current_exe().expect("own path"));
         cmd.env(CHILD_ENV, path)
@@ -222,10 +247,7 @@ pub fn warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
         fn event(&self, event: &tracing::Event<'_>) {
             let mut text = Text(String::new());
             event.record(&mut text);
-            self.0
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(text.0);
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(text.0);
         }
         fn enter(&self, _: &tracing::span::Id) {}
         fn exit(&self, _: &tracing::span::Id) {}
