@@ -118,12 +118,11 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
-use std::ops::Bound;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use pinvault_core::kv::{KvEngine, KvWrite, Table};
+use pinvault_core::kv::{scan_range, take_scan, KvEngine, KvWrite, Table};
 use pinvault_core::store_dir::{self, OpenMode};
 use pinvault_core::{Error, Result};
 use prost::Message;
@@ -974,17 +973,11 @@ impl KvEngine for FsLogEngine {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let lower = match after {
-            Some(a) if a >= prefix => Bound::Excluded(a),
-            _ => Bound::Included(prefix),
-        };
         let index = self.read_index();
-        Ok(index.tables[slot(table)]
-            .range::<[u8], _>((lower, Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        let entries = index.tables[slot(table)]
+            .range::<[u8], _>(scan_range(prefix, after))
+            .map(|(k, v)| Ok((k.clone(), v.clone())));
+        take_scan(entries, prefix, after, limit)
     }
 
     fn write(&self, writes: Vec<KvWrite>) -> Result<()> {

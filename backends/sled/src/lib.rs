@@ -47,11 +47,10 @@
 //! [`pinvault_core::kv::layout`]'s.
 #![deny(missing_docs)]
 
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use pinvault_core::kv::{KvBackend, KvEngine, KvWrite, Table};
+use pinvault_core::kv::{scan_range, take_scan, KvBackend, KvEngine, KvWrite, Table};
 use pinvault_core::lock_wait::{retry_while_held, Backoff, Held};
 use pinvault_core::store_dir;
 use pinvault_core::{Error, FaultInjector, OpenMode, PathProblem, Result};
@@ -234,26 +233,11 @@ impl KvEngine for SledEngine {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let lower = match after {
-            Some(a) if a >= prefix => Bound::Excluded(a),
-            _ => Bound::Included(prefix),
-        };
-        let _gate = self
-            .gate
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut out = Vec::new();
-        for item in self
-            .tree(table)
-            .range::<&[u8], _>((lower, Bound::Unbounded))
-        {
-            let (k, v) = item.map_err(|e| engine_error(&self.path, e))?;
-            if !k.starts_with(prefix) || out.len() >= limit {
-                break;
-            }
-            out.push((k.to_vec(), v.to_vec()));
-        }
-        Ok(out)
+        let _gate = self.gate.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entries = self.tree(table).range::<&[u8], _>(scan_range(prefix, after)).map(|item| {
+            item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(|e| engine_error(&self.path, e))
+        });
+        take_scan(entries, prefix, after, limit)
     }
 
     fn write(&self, writes: Vec<KvWrite>) -> Result<()> {

@@ -5,10 +5,9 @@
 //! reopen.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::engine::{KvEngine, KvWrite, Table};
+use super::engine::{scan_range, take_scan, KvEngine, KvWrite, Table};
 use crate::{Error, Result};
 
 type Tables = BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
@@ -45,15 +44,8 @@ impl KvEngine for BTreeEngine {
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let tables = self.tables()?;
         let Some(t) = tables.get(&table) else { return Ok(Vec::new()) };
-        let lower = match after {
-            Some(a) if a >= prefix => Bound::Excluded(a.to_vec()),
-            _ => Bound::Included(prefix.to_vec()),
-        };
-        Ok(t.range((lower, Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        let entries = t.range::<[u8], _>(scan_range(prefix, after)).map(|(k, v)| Ok((k.clone(), v.clone())));
+        take_scan(entries, prefix, after, limit)
     }
 
     fn write(&self, writes: Vec<KvWrite>) -> Result<()> {

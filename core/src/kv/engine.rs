@@ -4,6 +4,8 @@
 //! `engine_traits` and redb's storage trait: everything pinvault promises is built on top of it
 //! in [`super::store`], once, for every engine.
 
+use std::ops::Bound;
+
 use crate::Result;
 
 /// The tables of the KV layout. An engine maps each to a column family, a tree, or a key prefix.
@@ -120,4 +122,41 @@ pub trait KvEngine: Send + Sync + 'static {
 
     /// Applies `writes` atomically (see the trait docs).
     fn write(&self, writes: Vec<KvWrite>) -> Result<()>;
+}
+
+/// The key range a [`KvEngine::scan`] of `prefix` resumed `after` a key reads from: just past
+/// `after` when it sorts at or past the prefix, else from the prefix itself, to the end.
+/// Engines range over it; [`take_scan`] applies the rest of the rule.
+pub fn scan_range<'a>(prefix: &'a [u8], after: Option<&'a [u8]>) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+    let lower = match after {
+        Some(a) if a >= prefix => Bound::Excluded(a),
+        _ => Bound::Included(prefix),
+    };
+    (lower, Bound::Unbounded)
+}
+
+/// The scan rule over `entries` in key order from [`scan_range`]'s start (an engine whose
+/// iterator can only start inclusively may yield `after` itself: it is skipped): at most
+/// `limit` entries, stopping at the first key outside `prefix` or the first error.
+pub fn take_scan(
+    entries: impl IntoIterator<Item = Result<(Vec<u8>, Vec<u8>)>>,
+    prefix: &[u8],
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for entry in entries {
+        if out.len() >= limit {
+            break;
+        }
+        let (key, value) = entry?;
+        if after.is_some_and(|a| key.as_slice() <= a) {
+            continue;
+        }
+        if !key.starts_with(prefix) {
+            break;
+        }
+        out.push((key, value));
+    }
+    Ok(out)
 }

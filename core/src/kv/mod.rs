@@ -37,7 +37,7 @@ mod store;
 
 pub use backend::{KvBackend, LIST_PAGE};
 pub use btree::BTreeEngine;
-pub use engine::{KvEngine, KvWrite, Table};
+pub use engine::{scan_range, take_scan, KvEngine, KvWrite, Table};
 pub use locks::LockTable;
 pub use store::{
     KvStore, COMMIT_VALIDATED, COMMIT_WRITTEN, CRASH_POINTS, FINALIZE_VALIDATED, FINALIZE_WRITTEN,
