@@ -7,6 +7,7 @@
 //! - Damage anywhere else (a flipped byte inside the log) is `Error::Corrupt` naming the file,
 //!   for writable and read-only opens alike, and the store is left as it was: getting past it
 //!   is the user's decision (`pinvault state repair`).
+//! - A store whose log is gone is `Error::Corrupt` too, never an empty or shortened store.
 //!
 //! A backend's test opts in with a [`LogKit`] that says which file its commits are appended to:
 //!
@@ -302,6 +303,27 @@ pub async fn damage_inside_the_log_is_corrupt(o: &dyn DirOpener, kit: &dyn LogKi
     }
 }
 
+/// A store whose log file is gone (deleted, or lost with a disk) knows it: every open is
+/// `Corrupt`, never an empty or shortened store, and nothing is re-created.
+pub async fn lost_log_is_corrupt(o: &dyn DirOpener, kit: &dyn LogKit) {
+    let tmp = tempdir(o.backend());
+    let path = tmp.path().join("store");
+    store_of_single_commits(o, &path).await;
+    std::fs::remove_file(kit.last_log(&path)).expect("remove the log");
+    let lost = files(kit, &path);
+    for mode in [OpenMode::ReadOnly, OpenMode::MustExist, OpenMode::CreateIfMissing] {
+        match o.open(&path, mode).await {
+            Err(Error::Corrupt { .. }) => {}
+            Err(other) => panic!("{}: {mode:?} must be Corrupt, got {other}", o.backend()),
+            Ok(store) => {
+                let numbers = pin_numbers(o, &*store).await;
+                panic!("{}: {mode:?} opened a store that lost its log, pins {numbers:?}", o.backend())
+            }
+        }
+        assert_unchanged(kit, &path, &lost, &format!("{}: {mode:?} changed a store that lost its log", o.backend()));
+    }
+}
+
 /// Defines one `#[tokio::test]` per damage check for the [`DirOpener`] `$opener` and the
 /// [`LogKit`] `$kit`, in a module `damage`.
 #[macro_export]
@@ -309,7 +331,7 @@ macro_rules! damage_tests {
     ($opener:expr, $kit:expr) => {
         $crate::__damage_tests_for! { ($opener, $kit)
             read_only_open_writes_nothing, torn_tail_is_repaired_and_kept,
-            damage_inside_the_log_is_corrupt,
+            damage_inside_the_log_is_corrupt, lost_log_is_corrupt,
         }
     };
 }

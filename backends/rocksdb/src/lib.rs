@@ -39,6 +39,12 @@
 //! past it. (`recycle_log_file_num`, which recycles WAL files, is incompatible with this mode
 //! and stays off.)
 //!
+//! A store also knows how far it got: every writable open and every clean close records
+//! RocksDB's latest sequence number in `PINVAULT-STORE`'s sibling [`REACHED_FILE`], and an
+//! open whose files hold less (a deleted WAL, a tail cut off after a clean close) is
+//! [`Error::Corrupt`] before anything is written (see `reached`). A torn tail after a crash
+//! is still a tear: a crashed process never recorded the commit it was writing.
+//!
 //! # Which directory is a store: the marker
 //!
 //! Every open goes through [`pinvault_core::store_dir::claim`] first: a store carries a
@@ -100,14 +106,17 @@
 #![deny(missing_docs)]
 
 mod lock;
+mod reached;
+pub use reached::FILE as REACHED_FILE;
 mod repair;
 mod space;
 mod wal;
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pinvault_core::kv::{KvBackend, KvEngine, KvWrite, Table};
+use pinvault_core::kv::{scan_range, take_scan, KvBackend, KvEngine, KvWrite, Table};
 use pinvault_core::store_dir;
 use pinvault_core::{Error, FaultInjector, OpenMode, PathProblem, RepairReport, Result};
 use rocksdb::{
@@ -241,6 +250,9 @@ pub fn db_options() -> Options {
     db_options.create_missing_column_families(true);
     db_options.set_max_background_jobs(2);
     db_options.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+    // The MANIFEST records every WAL it creates, so an open whose WAL is gone is corruption,
+    // not a store that silently lost the commits only that WAL held.
+    db_options.set_track_and_verify_wals_in_manifest(true);
     db_options.set_keep_log_file_num(INFO_LOG_FILES_KEPT);
     db_options.set_max_log_file_size(INFO_LOG_MAX_BYTES);
     db_options.set_log_file_time_to_roll(0);
@@ -288,6 +300,9 @@ impl RocksEngine {
         }
         let held = lock::acquire(&path, options.lock_wait)?;
         let mut recovery = Recovery::default();
+        if !claim.is_new() && reached::recorded(&path)?.is_some() {
+            reached::check(&path, sequence_held(&path)?)?;
+        }
         if !claim.is_new() {
             if let Some(tail) = wal::inspect(&path)? {
                 let (action, quarantined) = wal::quarantine(&path, &tail)?;
@@ -332,6 +347,7 @@ impl RocksEngine {
             }
         };
         claim.commit()?;
+        record_reached(&path, &db);
         Ok(RocksEngine {
             db,
             _lock: Some(held),
@@ -384,6 +400,7 @@ impl RocksEngine {
                 _ => std::thread::sleep(Duration::from_millis(20 * attempt)),
             }
         };
+        reached::check(&path, db.latest_sequence_number())?;
         Ok(RocksEngine {
             db,
             _lock: None,
@@ -445,6 +462,47 @@ impl RocksEngine {
     }
 }
 
+/// The latest sequence number the store's files hold, read by a read-only instance over the
+/// column families that exist (a store after `RepairDB` may lack empty ones) before anything
+/// writes to them. The caller holds the writer's lock.
+fn sequence_held(path: &Path) -> Result<u64> {
+    let mut db_options = db_options();
+    db_options.create_if_missing(false);
+    db_options.set_info_logger(info_log_to_tracing());
+    // A crash's torn last record whose checksum fails stops tolerant recovery; the walk has
+    // shown nothing follows it (the writable open then cuts it), so read up to it.
+    if wal::inspect(path)?.is_some_and(|tail| tail.checksum) {
+        db_options.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
+    }
+    let names = DB::list_cf(&db_options, path).map_err(|e| open_error(path, e, true))?;
+    let db = DB::open_cf_for_read_only(&db_options, path, names, false)
+        .map_err(|e| open_error(path, e, true))?;
+    Ok(db.latest_sequence_number())
+}
+
+/// Records the sequence `db` has reached; a failure (a full disk) only weakens the check of
+/// the next open, so it is a warning.
+fn record_reached(path: &Path, db: &DB) {
+    if let Err(e) = reached::record(path, db.latest_sequence_number()) {
+        tracing::warn!(path = %path.display(), error = %e, "rocksdb: could not record the sequence reached");
+    }
+}
+
+impl Drop for RocksEngine {
+    /// Records the sequence reached, after syncing the WAL so that the record never claims more
+    /// than a power loss leaves (with `sync = false` the WAL is not synced per commit).
+    fn drop(&mut self) {
+        if self.read_only {
+            return;
+        }
+        if let Err(e) = self.db.flush_wal(true) {
+            tracing::warn!(path = %self.path.display(), error = %e, "rocksdb: syncing the WAL at close failed");
+            return;
+        }
+        record_reached(&self.path, &self.db);
+    }
+}
+
 impl std::fmt::Debug for RocksEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RocksEngine")
@@ -476,27 +534,19 @@ impl KvEngine for RocksEngine {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let start = match after {
-            Some(a) if a >= prefix => a,
-            _ => prefix,
+        let start = match scan_range(prefix, after).0 {
+            Bound::Included(key) | Bound::Excluded(key) => key,
+            Bound::Unbounded => prefix,
         };
         // An iterator reads the implicit snapshot taken when it is created.
-        let iter = self.db.iterator_cf(
-            self.cf(table)?,
-            IteratorMode::From(start, Direction::Forward),
-        );
-        let mut out = Vec::new();
-        for item in iter {
-            let (k, v) = item.map_err(|e| engine_error(&self.path, e))?;
-            if after.is_some_and(|a| *k == *a) {
-                continue;
-            }
-            if !k.starts_with(prefix) || out.len() >= limit {
-                break;
-            }
-            out.push((k.into_vec(), v.into_vec()));
-        }
-        Ok(out)
+        let entries = self
+            .db
+            .iterator_cf(self.cf(table)?, IteratorMode::From(start, Direction::Forward))
+            .map(|item| {
+                item.map(|(k, v)| (k.into_vec(), v.into_vec()))
+                    .map_err(|e| engine_error(&self.path, e))
+            });
+        take_scan(entries, prefix, after, limit)
     }
 
     fn write(&self, writes: Vec<KvWrite>) -> Result<()> {

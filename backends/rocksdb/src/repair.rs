@@ -54,6 +54,8 @@ pub fn repair_blocking(path: &Path, options: &RocksOptions) -> Result<RepairRepo
     let held = lock::acquire(path, options.lock_wait)?;
     let quarantine = keep_files(path, &mut report)?;
     report.quarantined.push(quarantine);
+    // The repaired store may hold less than the damaged one had reached: that is the repair.
+    crate::reached::forget(path)?;
     restore_current(path, &mut report)?;
     let replayed = replay_skipping_damage(path, &mut report);
     drop(held);

@@ -281,6 +281,7 @@ fn torn_tail_inside_a_multi_block_record() {
     let wal = rt.block_on(async {
         drop(create(&path).await);
         let store = open_existing(&path).await.expect("reopen");
+        let crash = support::CrashAfter::open(&path);
         for b in 0..3 {
             let batch = (1..=BATCH).fold(pinvault_core::Batch::new(), |batch, n| {
                 batch.put(full_pin(b * BATCH + n), Precondition::Absent)
@@ -288,6 +289,7 @@ fn torn_tail_inside_a_multi_block_record() {
             store.commit(batch).await.expect("commit");
         }
         drop(store);
+        crash.leave();
         largest(&files(&path, ".log"))
     });
     let len = std::fs::metadata(&wal).expect("stat").len();
@@ -317,4 +319,33 @@ fn torn_tail_inside_a_multi_block_record() {
             "cut at {cut} of {len}: the last commit is gone whole"
         );
     }
+}
+
+/// A store closed cleanly recorded the sequence it reached: a last record cut off afterwards is
+/// not a crash's tear but the loss of a recorded commit, so every open is `Corrupt` naming
+/// the record, and nothing is cut or quarantined.
+#[test]
+fn a_tail_cut_after_a_clean_close_is_damage() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("store");
+    let wal = support::runtime().block_on(async {
+        let store = create(&path).await;
+        support::put_pins(&store, 1..=PINS).await;
+        drop(store);
+        largest(&files(&path, ".log"))
+    });
+    let original = tear(&wal, Tear::Cut);
+    let cut = std::fs::read(&wal).expect("read");
+    for mode in [OpenMode::ReadOnly, OpenMode::MustExist] {
+        match RocksEngine::open_with_mode(&path, &RocksOptions::default(), mode) {
+            Err(Error::Corrupt { reason, .. }) => {
+                assert!(reason.contains(pinvault_rocksdb::REACHED_FILE), "{mode:?}: {reason}")
+            }
+            Err(other) => panic!("{mode:?}: must be Corrupt, got {other}"),
+            Ok(_) => panic!("{mode:?}: opened a store that lost a recorded commit"),
+        }
+        assert!(std::fs::read(&wal).expect("read") == cut, "{mode:?}: the WAL is left as it was");
+        assert!(quarantine_files(&path).is_empty(), "{mode:?}: nothing quarantined");
+    }
+    assert!(original.len() > cut.len());
 }

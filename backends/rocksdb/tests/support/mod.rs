@@ -123,9 +123,35 @@ pub fn flip_byte(file: &Path, at: u64) -> Vec<u8> {
 pub async fn store_with_commits_in_the_wal(path: &Path) -> PathBuf {
     drop(create(path).await);
     let store = open_existing(path).await.expect("reopen");
+    let crash = CrashAfter::open(path);
     put_pins(&store, 1..=PINS).await;
     drop(store);
+    crash.leave();
     largest(&files(path, ".log"))
+}
+
+/// Makes a store closed cleanly look like one whose process died after its last commit: a
+/// writable open records the sequence it reached (`REACHED_FILE`) and a clean close records
+/// it again; a crash leaves the open's record, so a torn last record is a crash's tear, not
+/// the loss of a commit the store had recorded.
+pub struct CrashAfter {
+    path: PathBuf,
+    recorded_at_open: Vec<u8>,
+}
+
+impl CrashAfter {
+    /// Remembers what the open of the store at `path` recorded.
+    pub fn open(path: &Path) -> CrashAfter {
+        let file = path.join(pinvault_rocksdb::REACHED_FILE);
+        let recorded_at_open = std::fs::read(&file).expect("a writable open records the sequence");
+        CrashAfter { path: path.to_path_buf(), recorded_at_open }
+    }
+
+    /// Puts the open's record back, as a crash would have left it.
+    pub fn leave(self) {
+        std::fs::write(self.path.join(pinvault_rocksdb::REACHED_FILE), self.recorded_at_open)
+            .expect("rewrite the record");
+    }
 }
 
 /// A store whose `PINS` pins are flushed to SST files; returns the SST files.
@@ -224,8 +250,13 @@ impl Drop for Child {
 }
 
 /// The warnings `f` logs through `tracing` on this thread, each as its message and fields.
+///
+/// One global subscriber records every warning with the thread that logged it: scoped
+/// subscribers (`with_default`) of tests running in parallel race on tracing's shared callsite
+/// interest and can miss an event.
 pub fn warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
-    use std::sync::{Arc, Mutex};
+    use std::sync::{Mutex, OnceLock};
+    use std::thread::ThreadId;
     use tracing::field::{Field, Visit};
 
     struct Text(String);
@@ -234,7 +265,8 @@ pub fn warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
             self.0.push_str(&format!(" {}={:?}", field.name(), value));
         }
     }
-    struct Capture(Arc<Mutex<Vec<String>>>);
+    type Log = Mutex<Vec<(ThreadId, String)>>;
+    struct Capture(&'static Log);
     impl tracing::Subscriber for Capture {
         fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
             *meta.level() <= tracing::Level::WARN
@@ -247,13 +279,26 @@ pub fn warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
         fn event(&self, event: &tracing::Event<'_>) {
             let mut text = Text(String::new());
             event.record(&mut text);
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(text.0);
+            let this = std::thread::current().id();
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push((this, text.0));
         }
         fn enter(&self, _: &tracing::span::Id) {}
         fn exit(&self, _: &tracing::span::Id) {}
     }
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let out = tracing::subscriber::with_default(Capture(seen.clone()), f);
-    let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    (out, seen)
+    static LOG: OnceLock<&'static Log> = OnceLock::new();
+    let log = *LOG.get_or_init(|| {
+        let log: &'static Log = Box::leak(Box::new(Mutex::new(Vec::new())));
+        tracing::subscriber::set_global_default(Capture(log)).expect("the only global subscriber");
+        log
+    });
+    let this = std::thread::current().id();
+    let take = || {
+        let mut all = log.lock().unwrap_or_else(|p| p.into_inner());
+        let (mine, others): (Vec<_>, Vec<_>) = all.drain(..).partition(|(t, _)| *t == this);
+        *all = others;
+        mine.into_iter().map(|(_, text)| text).collect::<Vec<_>>()
+    };
+    drop(take());
+    let out = f();
+    (out, take())
 }
