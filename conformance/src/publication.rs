@@ -349,6 +349,15 @@ pub async fn list_shows_published_in_key_order(h: &dyn Harness) {
     );
 }
 
+/// `name` is refused as a set name and as an object name, with `InvalidInput`.
+fn assert_name_refused(name: &str) {
+    assert!(matches!(SetName::new(name), Err(Error::InvalidInput { .. })), "SetName accepted {name:?}");
+    assert!(
+        matches!(ObjectName::new(name), Err(Error::InvalidInput { .. })),
+        "ObjectName accepted {name:?}"
+    );
+}
+
 /// Hostile set and object names are refused by `SetName`/`ObjectName` (so no backend ever
 /// receives one), and hostile list prefixes reveal nothing outside the published objects.
 pub async fn hostile_names_are_refused(h: &dyn Harness) {
@@ -370,14 +379,7 @@ pub async fn hostile_names_are_refused(h: &dyn Harness) {
         "a/_pinvault_staging/x",
     ];
     for name in hostile {
-        assert!(
-            matches!(SetName::new(name), Err(Error::InvalidInput { .. })),
-            "SetName accepted {name:?}"
-        );
-        assert!(
-            matches!(ObjectName::new(name), Err(Error::InvalidInput { .. })),
-            "ObjectName accepted {name:?}"
-        );
+        assert_name_refused(name);
         assert!(
             name.parse::<SetName>().is_err() && name.parse::<ObjectName>().is_err(),
             "parse accepted {name:?}"
@@ -422,14 +424,7 @@ pub async fn hostile_names_are_refused(h: &dyn Harness) {
 /// An NFC name with non-ASCII characters round-trips byte for byte through the backend.
 pub async fn names_have_one_spelling(h: &dyn Harness) {
     for name in ["caf\u{65}\u{301}", "cafe\u{301}/x", "report\u{202E}fdp.exe", "a\u{2066}b", "zero\u{200B}"] {
-        assert!(
-            matches!(SetName::new(name), Err(Error::InvalidInput { .. })),
-            "SetName accepted {name:?}"
-        );
-        assert!(
-            matches!(ObjectName::new(name), Err(Error::InvalidInput { .. })),
-            "ObjectName accepted {name:?}"
-        );
+        assert_name_refused(name);
     }
     let s = fresh(h).await;
     if !publication_declared(&s, "publication::names_have_one_spelling").await {
