@@ -96,6 +96,7 @@ pub mod faults;
 pub mod fixtures;
 pub mod kill;
 pub mod kv_migration;
+pub mod linearizability;
 pub mod harness;
 pub mod list;
 pub mod mounts;
