@@ -26,10 +26,12 @@
 //! 4. Call [`Batch::validate`] and [`publish::validate_finalize`] before touching storage, and
 //!    [`FaultInjector::hit`] at each point of the commit and finalize paths where a crash would
 //!    leave a different state; list those names in `Capabilities::crash_points`.
-//! 5. Run blocking engines through `tokio::task::spawn_blocking` or a dedicated pool.
-//! 6. In the crate's tests, invoke `pinvault_conformance::conformance_tests!` with a harness
+//! 5. Return listings through [`paging::paged`] (unbounded, page by page) or
+//!    [`paging::single_page`] (an answer bounded by what it answers).
+//! 6. Run blocking engines through `tokio::task::spawn_blocking` or a dedicated pool.
+//! 7. In the crate's tests, invoke `pinvault_conformance::conformance_tests!` with a harness
 //!    that opens a fresh store and reopens one over the same data.
-//! 7. A backend whose store is a local directory calls [`store_dir::claim`] before its engine
+//! 8. A backend whose store is a local directory calls [`store_dir::claim`] before its engine
 //!    touches the directory (honouring [`OpenMode`]), creates its files only when the claim
 //!    says the store is new, and [`store_dir::Claim::commit`]s once the engine is open; its
 //!    tests invoke `pinvault_conformance::store_dir_tests!`.
@@ -51,6 +53,7 @@ pub mod lock_wait;
 pub mod memory;
 pub mod multiaddr;
 pub mod name;
+pub mod paging;
 pub mod pin;
 pub mod publish;
 pub mod repair;

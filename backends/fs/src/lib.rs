@@ -128,9 +128,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use pinvault_core::kv::{self, KvBackend};
-use pinvault_core::store_dir;
+use pinvault_core::{paging, store_dir};
 use pinvault_core::{
     Batch, Capabilities, Cid, Cursor, Error, Expiry, FaultInjector, ListEntry, MigrationReport,
     ObjectKey, ObjectMeta, ObjectName, OpenMode, PeerId, PinState, Placement, Publication,
@@ -460,11 +460,6 @@ impl Publisher for FsBackend {
 
     fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
         let prefix = prefix.to_owned();
-        stream::once(self.blocking(move |p| p.list(&prefix)))
-            .flat_map(|result| match result {
-                Ok(objects) => stream::iter(objects.into_iter().map(Ok)).boxed(),
-                Err(e) => stream::once(async move { Err(e) }).boxed(),
-            })
-            .boxed()
+        paging::single_page(self.blocking(move |p| p.list(&prefix)))
     }
 }

@@ -8,18 +8,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::BoxStream;
+use pinvault_core::paging;
 use pinvault_core::transfer::{self, ImportOptions, Progress, TransferSummary};
 use pinvault_core::{
     Batch, Capabilities, Cid, Cursor, Error, Expiry, ListEntry, MigrationReport, ObjectKey,
     ObjectMeta, ObjectName, PeerId, PinState, Placement, Publication, Publisher, Receipt, Result,
-    SetName, StagedObject, SweepReport, Version, Versioned,
+    SetName, StagedObject, SweepReport, Versioned,
 };
 use tokio::io::AsyncBufRead;
 
 use crate::config::{ObjectOptions, StoreKind};
-use crate::error::Io;
-use crate::listing;
 use crate::store::Inner;
 use crate::views::RepairReport;
 use crate::{CRASH_POINTS, MAX_OBJECT_SIZE};
@@ -88,71 +87,9 @@ impl PinState for ObjectBackend {
     }
 
     fn list(&self, after: Option<Cursor>) -> BoxStream<'_, Result<ListEntry>> {
-        let inner = Arc::clone(&self.inner);
-        let start = after.map(|c| {
-            // A cursor is CID bytes; its key is the hex of them, whatever they hold.
-            inner.layout.pins_dir().join(hex::encode(&c.0).as_str())
-        });
-        stream::unfold(Some(start), move |state| {
-            let inner = Arc::clone(&inner);
-            async move {
-                let after = state?;
-                let page = match listing::page(
-                    &*inner.store,
-                    &inner.layout.pins_dir(),
-                    after.as_ref(),
-                    LIST_PAGE,
-                    inner.ordered_listing,
-                )
-                .await
-                {
-                    Ok(page) => page,
-                    Err(e) => {
-                        let e = inner.err(Io::Read, "pin listing", e);
-                        return Some((stream::iter(vec![Err(e)]), None));
-                    }
-                };
-                let next = if page.len() < LIST_PAGE {
-                    None
-                } else {
-                    page.last().map(|m| Some(m.location.clone()))
-                };
-                let entries: Vec<Result<Option<ListEntry>>> = stream::iter(page)
-                    .map(|meta| {
-                        let inner = Arc::clone(&inner);
-                        async move {
-                            let cid = inner.layout.cid_of_pin(&meta.location)?;
-                            match inner.read_pin(&cid).await? {
-                                Some(s) => Ok(s.pin.map(|pin| ListEntry {
-                                    pin,
-                                    version: Version::from_bytes(s.record.write_id),
-                                    cursor: Cursor(cid.to_bytes()),
-                                })),
-                                None => Ok(None),
-                            }
-                        }
-                    })
-                    .buffered(inner.concurrency)
-                    .collect()
-                    .await;
-                let mut out = Vec::with_capacity(entries.len());
-                let mut failed = false;
-                for e in entries {
-                    match e {
-                        Ok(Some(entry)) => out.push(Ok(entry)),
-                        Ok(None) => {}
-                        Err(e) => {
-                            out.push(Err(e));
-                            failed = true;
-                            break;
-                        }
-                    }
-                }
-                Some((stream::iter(out), if failed { None } else { next }))
-            }
-        })
-        .flatten()
-        .boxed()
+        // A cursor is CID bytes; its key is the hex of them, whatever they hold.
+        let start = after.map(|c| self.inner.layout.pins_dir().join(hex::encode(&c.0).as_str()));
+        paging::paged(start, move |after| self.inner.pin_page(after))
     }
 
     async fn commit(&self, batch: Batch) -> Result<Receipt> {
@@ -161,21 +98,11 @@ impl PinState for ObjectBackend {
 
     fn pins_by_peer(&self, peer: &PeerId) -> BoxStream<'_, Result<Cid>> {
         let peer = peer.clone();
-        stream::once(async move { self.inner.pins_by_peer(&peer).await })
-            .flat_map(|r| match r {
-                Ok(cids) => stream::iter(cids.into_iter().map(Ok).collect::<Vec<_>>()),
-                Err(e) => stream::iter(vec![Err(e)]),
-            })
-            .boxed()
+        paging::single_page(async move { self.inner.pins_by_peer(&peer).await })
     }
 
     fn expiring_before(&self, before: DateTime<Utc>) -> BoxStream<'_, Result<Expiry>> {
-        stream::once(async move { self.inner.expiring_before(before).await })
-            .flat_map(|r| match r {
-                Ok(due) => stream::iter(due.into_iter().map(Ok).collect::<Vec<_>>()),
-                Err(e) => stream::iter(vec![Err(e)]),
-            })
-            .boxed()
+        paging::single_page(self.inner.expiring_before(before))
     }
 
     async fn placement(&self, cid: &Cid) -> Result<Placement> {
@@ -256,11 +183,6 @@ impl Publisher for ObjectBackend {
 
     fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
         let prefix = prefix.to_owned();
-        stream::once(async move { self.inner.list_objects(&prefix).await })
-            .flat_map(|r| match r {
-                Ok(all) => stream::iter(all.into_iter().map(Ok).collect::<Vec<_>>()),
-                Err(e) => stream::iter(vec![Err(e)]),
-            })
-            .boxed()
+        paging::single_page(async move { self.inner.list_objects(&prefix).await })
     }
 }

@@ -31,16 +31,22 @@
 
 use bytes::Bytes;
 use chrono::Utc;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use object_store::path::Path;
 use object_store::{PutMode, UpdateVersion};
 use pinvault_core::codec::protobuf;
+use pinvault_core::paging::Page;
 use pinvault_core::{
-    Batch, BatchOp, Cid, Error, Pin, Precondition, Receipt, Result, Version, Versioned,
+    Batch, BatchOp, Cid, Cursor, Error, ListEntry, Pin, Precondition, Receipt, Result, Version,
+    Versioned,
 };
 use prost::Message;
 use tracing::Instrument;
 
+use crate::backend::LIST_PAGE;
 use crate::error::Io;
 use crate::layout::{self, PinRecord, FORMAT_VERSION};
+use crate::listing;
 use crate::store::Inner;
 use crate::{views, COMMIT_VALIDATED, COMMIT_VIEWS_WRITTEN, COMMIT_WRITTEN};
 
@@ -103,6 +109,30 @@ impl Inner {
             }
             _ => Err(Error::not_found(format!("pin {cid}"))),
         }
+    }
+
+    /// One page of the pin listing: the live pins among the [`LIST_PAGE`] keys after `after`
+    /// (tombstones, and pins removed since the LIST, are skipped), and the key to go on from.
+    pub(crate) async fn pin_page(&self, after: Option<Path>) -> Result<Page<ListEntry, Path>> {
+        let dir = self.layout.pins_dir();
+        let keys =
+            listing::page(&*self.store, &dir, after.as_ref(), LIST_PAGE, self.ordered_listing)
+                .await
+                .map_err(|e| self.err(Io::Read, "pin listing", e))?;
+        let next =
+            if keys.len() < LIST_PAGE { None } else { keys.last().map(|m| m.location.clone()) };
+        let entries: Vec<Option<ListEntry>> = stream::iter(keys)
+            .map(|meta| async move {
+                let cid = self.layout.cid_of_pin(&meta.location)?;
+                Ok::<_, Error>(self.read_pin(&cid).await?.and_then(|s| {
+                    let version = Version::from_bytes(s.record.write_id);
+                    s.pin.map(|pin| ListEntry { pin, version, cursor: Cursor(cid.to_bytes()) })
+                }))
+            })
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        Ok(Page { items: entries.into_iter().flatten().collect(), next })
     }
 
     async fn conflict(&self, cid: &Cid, pre: &Precondition) -> Result<Error> {

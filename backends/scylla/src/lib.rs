@@ -87,6 +87,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use pinvault_core::{Capabilities, Error, FaultInjector, Result};
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
@@ -332,6 +333,27 @@ pub(crate) fn observe<T>(op: &'static str, started: Instant, result: &Result<T>)
             tracing::debug!(op, error = %e, "scylla: operation failed");
         }
     }
+}
+
+/// The rows `stmt` returns for `values`, paged by the driver (one page in memory at a time),
+/// decoded as `R`; errors name `what`.
+pub(crate) fn rows<R>(
+    session: Arc<Session>,
+    stmt: PreparedStatement,
+    values: impl scylla::serialize::row::SerializeRow + Send + 'static,
+    what: &'static str,
+) -> BoxStream<'static, Result<R>>
+where
+    R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm> + Send + 'static,
+{
+    stream::once(async move {
+        let pager =
+            session.execute_iter(stmt, values).await.map_err(|e| errors::map_other(e, what))?;
+        let rows = pager.rows_stream::<R>().map_err(|e| errors::map_other(e, what))?;
+        Ok::<_, Error>(rows.map_err(move |e| errors::map_other(e, what)))
+    })
+    .try_flatten()
+    .boxed()
 }
 
 /// A fresh random 128-bit token (versions, stage ids).

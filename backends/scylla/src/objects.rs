@@ -19,7 +19,9 @@ use scylla::value::CqlValue;
 use tracing::Instrument;
 
 use crate::errors::{map_exec, map_other, Kind, BACKEND};
-use crate::{lwt, observe, ScyllaBackend, CHUNK_BYTES, FINALIZE_COMMITTED, FINALIZE_PREPARED};
+use crate::{
+    lwt, observe, rows, ScyllaBackend, CHUNK_BYTES, FINALIZE_COMMITTED, FINALIZE_PREPARED,
+};
 use crate::{MAX_OBJECT_SIZE, STAGE_RECORDED, STAGE_WRITTEN};
 
 /// The reserved object name a set's manifest is staged under (names starting with `_pinvault`
@@ -126,14 +128,18 @@ impl ScyllaBackend {
             .execute_iter(self.inner.st.chunk_get.clone(), (stage_id,))
             .await
             .map_err(|e| map_other(e, "read object"))?;
-        let mut rows = pager.rows_stream::<(Vec<u8>,)>().map_err(|e| map_other(e, "read object"))?;
+        let mut rows =
+            pager.rows_stream::<(Vec<u8>,)>().map_err(|e| map_other(e, "read object"))?;
         let mut out = BytesMut::with_capacity(size as usize);
         while let Some(row) = rows.next().await {
             let (data,) = row.map_err(|e| map_other(e, "read object"))?;
             out.extend_from_slice(&data);
         }
         if out.len() as u64 != size {
-            return Err(Error::corrupt(what, format!("{} bytes stored, {size} expected", out.len())));
+            return Err(Error::corrupt(
+                what,
+                format!("{} bytes stored, {size} expected", out.len()),
+            ));
         }
         Ok(out.freeze())
     }
@@ -141,9 +147,10 @@ impl ScyllaBackend {
     fn meta(set: &SetName, rec: &SetRecord, o: &ObjTuple) -> Result<ObjectMeta> {
         let name = ObjectName::new(o.0.clone())
             .map_err(|e| Error::corrupt(format!("set {set}"), e.to_string()))?;
-        let sha: [u8; 32] = o.3.as_slice().try_into().map_err(|_| {
-            Error::corrupt(format!("set {set}"), "a SHA-256 is not 32 bytes")
-        })?;
+        let sha: [u8; 32] =
+            o.3.as_slice()
+                .try_into()
+                .map_err(|_| Error::corrupt(format!("set {set}"), "a SHA-256 is not 32 bytes"))?;
         Ok(ObjectMeta {
             key: ObjectKey::new(set.clone(), name),
             size: o.2.max(0) as u64,
@@ -195,10 +202,12 @@ impl ScyllaBackend {
             .map_err(|e| map_exec(e, "read set", Kind::Read))?
             .into_rows_result()
             .map_err(|e| map_other(e, "read set"))?;
-        type PartRow = (String, String, Option<String>, Option<i64>, Option<Vec<u8>>, Option<String>);
+        type PartRow =
+            (String, String, Option<String>, Option<i64>, Option<Vec<u8>>, Option<String>);
         let mut staged_rows = HashMap::new();
         for row in rows.rows::<PartRow>().map_err(|e| map_other(e, "read set"))? {
-            let (kind, stage_id, name, size, sha, state) = row.map_err(|e| map_other(e, "read set"))?;
+            let (kind, stage_id, name, size, sha, state) =
+                row.map_err(|e| map_other(e, "read set"))?;
             if kind == "set" {
                 return Err(Error::AlreadyExists { what: format!("published set {set}") });
             }
@@ -465,37 +474,32 @@ impl Publisher for ScyllaBackend {
 
     fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
         let prefix = prefix.to_owned();
-        let session = self.inner.session.clone();
         let stmt = self.inner.st.index_scan.clone();
         let start = prefix.clone();
-        stream::once(async move {
-            let pager =
-                session.execute_iter(stmt, (start,)).await.map_err(|e| map_other(e, "list"))?;
-            let rows = pager
-                .rows_stream::<(String, String, String)>()
-                .map_err(|e| map_other(e, "list"))?;
-            Ok::<_, Error>(rows.map_err(|e| map_other(e, "list")))
-        })
-        .try_flatten()
-        .try_take_while(move |(key_text, _, _)| {
-            let keep = key_text.starts_with(&prefix);
-            async move { Ok(keep) }
-        })
-        .map_ok(move |(_, set_name, object_name)| async move {
-            let Ok(set) = SetName::new(set_name) else { return Ok(None) };
-            match self.head(&ObjectKey::new(set, match ObjectName::new(object_name) {
-                Ok(n) => n,
-                Err(_) => return Ok(None),
-            }))
-            .await
-            {
-                Ok(meta) => Ok(Some(meta)),
-                Err(Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
-        .try_buffered(8)
-        .try_filter_map(|m| async move { Ok(m) })
-        .boxed()
+        rows::<(String, String, String)>(self.inner.session.clone(), stmt, (start,), "list")
+            .try_take_while(move |(key_text, _, _)| {
+                let keep = key_text.starts_with(&prefix);
+                async move { Ok(keep) }
+            })
+            .map_ok(move |(_, set_name, object_name)| async move {
+                let Ok(set) = SetName::new(set_name) else { return Ok(None) };
+                match self
+                    .head(&ObjectKey::new(
+                        set,
+                        match ObjectName::new(object_name) {
+                            Ok(n) => n,
+                            Err(_) => return Ok(None),
+                        },
+                    ))
+                    .await
+                {
+                    Ok(meta) => Ok(Some(meta)),
+                    Err(Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .try_buffered(8)
+            .try_filter_map(|m| async move { Ok(m) })
+            .boxed()
     }
 }

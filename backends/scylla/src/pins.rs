@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use crate::errors::{map_exec, map_other, Kind, BACKEND};
 use crate::lwt::{self, Resolution};
-use crate::{observe, schema, ScyllaBackend, COMMIT_APPLIED, COMMIT_PREPARED};
+use crate::{observe, rows, schema, ScyllaBackend, COMMIT_APPLIED, COMMIT_PREPARED};
 
 /// The partition of a CID: the first two bytes of its multihash digest.
 pub(crate) fn mh_prefix(cid: &Cid) -> i32 {
@@ -163,11 +163,8 @@ impl ScyllaBackend {
         for _ in 0..200 {
             let guess = self.inner.seq_guess.load(Ordering::SeqCst);
             let next = guess + 1;
-            let r = self
-                .inner
-                .session
-                .execute_unpaged(&st.seq_cas, (next as i64, guess as i64))
-                .await;
+            let r =
+                self.inner.session.execute_unpaged(&st.seq_cas, (next as i64, guess as i64)).await;
             match r {
                 Ok(result) => {
                     let (applied, current) = lwt::applied_and(result, "seq", "commit sequence")?;
@@ -253,8 +250,11 @@ impl ScyllaBackend {
                 true,
             ),
             (BatchOp::Put { pin, .. }, Precondition::Version(v)) => (
-                s.execute_unpaged(&st.pin_update_if, (encode_record(pin), &nv, pfx, &key, v.as_bytes()))
-                    .await,
+                s.execute_unpaged(
+                    &st.pin_update_if,
+                    (encode_record(pin), &nv, pfx, &key, v.as_bytes()),
+                )
+                .await,
                 true,
             ),
             (BatchOp::Remove { .. }, Precondition::Version(v)) => {
@@ -406,29 +406,20 @@ impl ScyllaBackend {
         stmt: PreparedStatement,
         values: Vec<CqlValue>,
     ) -> BoxStream<'_, Result<ListEntry>> {
-        let session = self.inner.session.clone();
-        stream::once(async move {
-            let pager = session
-                .execute_iter(stmt, values)
-                .await
-                .map_err(|e| map_other(e, "list pins"))?;
-            let rows = pager.rows_stream::<PinRow>().map_err(|e| map_other(e, "list pins"))?;
-            Ok::<_, Error>(rows.map_err(|e| map_other(e, "list pins")))
-        })
-        .try_flatten()
-        .and_then(|(pfx, cid, record, version)| async move {
-            let (Some(record), Some(version)) = (record, version) else {
-                return Err(Error::corrupt(
-                    format!("pins_by_cid {}", hex::encode(&cid)),
-                    "row without record or version",
-                ));
-            };
-            let (pin, version) = decode_row(&cid, &record, version)?;
-            let mut cursor = pfx.to_be_bytes().to_vec();
-            cursor.extend_from_slice(&cid);
-            Ok(ListEntry { pin, version, cursor: Cursor(cursor) })
-        })
-        .boxed()
+        rows::<PinRow>(self.inner.session.clone(), stmt, values, "list pins")
+            .and_then(|(pfx, cid, record, version)| async move {
+                let (Some(record), Some(version)) = (record, version) else {
+                    return Err(Error::corrupt(
+                        format!("pins_by_cid {}", hex::encode(&cid)),
+                        "row without record or version",
+                    ));
+                };
+                let (pin, version) = decode_row(&cid, &record, version)?;
+                let mut cursor = pfx.to_be_bytes().to_vec();
+                cursor.extend_from_slice(&cid);
+                Ok(ListEntry { pin, version, cursor: Cursor(cursor) })
+            })
+            .boxed()
     }
 }
 
@@ -485,96 +476,75 @@ impl PinState for ScyllaBackend {
     }
 
     fn pins_by_peer(&self, peer: &PeerId) -> BoxStream<'_, Result<Cid>> {
-        let session = self.inner.session.clone();
         let stmt = self.inner.st.peer_scan.clone();
         let peer_bytes = peer.to_bytes();
         let peer = peer.clone();
-        stream::once(async move {
-            let pager = session
-                .execute_iter(stmt, (peer_bytes,))
-                .await
-                .map_err(|e| map_other(e, "pins_by_peer"))?;
-            let rows =
-                pager.rows_stream::<(Vec<u8>,)>().map_err(|e| map_other(e, "pins_by_peer"))?;
-            Ok::<_, Error>(rows.map_err(|e| map_other(e, "pins_by_peer")))
-        })
-        .try_flatten()
-        .map_ok(move |(cid_bytes,)| {
-            let peer = peer.clone();
-            async move {
-                let cid = cid_from_bytes(&cid_bytes)
-                    .map_err(|e| Error::corrupt("pins_by_peer", e.to_string()))?;
-                let keep = self
-                    .read_pin(&cid, false)
-                    .await?
-                    .is_some_and(|s| s.pin.allocations.contains(&peer));
-                Ok::<_, Error>(keep.then_some(cid))
-            }
-        })
-        .try_buffered(16)
-        .try_filter_map(|c| async move { Ok(c) })
-        .boxed()
+        rows::<(Vec<u8>,)>(self.inner.session.clone(), stmt, (peer_bytes,), "pins_by_peer")
+            .map_ok(move |(cid_bytes,)| {
+                let peer = peer.clone();
+                async move {
+                    let cid = cid_from_bytes(&cid_bytes)
+                        .map_err(|e| Error::corrupt("pins_by_peer", e.to_string()))?;
+                    let keep = self
+                        .read_pin(&cid, false)
+                        .await?
+                        .is_some_and(|s| s.pin.allocations.contains(&peer));
+                    Ok::<_, Error>(keep.then_some(cid))
+                }
+            })
+            .try_buffered(16)
+            .try_filter_map(|c| async move { Ok(c) })
+            .boxed()
     }
 
     fn expiring_before(&self, before: DateTime<Utc>) -> BoxStream<'_, Result<Expiry>> {
-        let session = self.inner.session.clone();
-        let st = &self.inner.st;
+        let session = &self.inner.session;
         let last_bucket = expiry_bucket(before);
-        let bucket_stmt = st.bucket_scan.clone();
-        stream::once(async move {
-            let pager = session
-                .execute_iter(bucket_stmt, (last_bucket,))
-                .await
-                .map_err(|e| map_other(e, "expiry buckets"))?;
-            let rows = pager.rows_stream::<(i64,)>().map_err(|e| map_other(e, "expiry buckets"))?;
-            Ok::<_, Error>(rows.map_err(|e| map_other(e, "expiry buckets")))
-        })
-        .try_flatten()
-        .map_ok(move |(bucket,)| {
-            let session = self.inner.session.clone();
-            let stmt = self.inner.st.ttl_scan.clone();
-            stream::once(async move {
-                let pager = session
-                    .execute_iter(stmt, (bucket,))
-                    .await
-                    .map_err(|e| map_other(e, "expiry queue"))?;
-                let rows = pager
-                    .rows_stream::<(i64, i32, Vec<u8>)>()
-                    .map_err(|e| map_other(e, "expiry queue"))?;
-                Ok::<_, Error>(rows.map_err(|e| map_other(e, "expiry queue")))
+        let bucket_stmt = self.inner.st.bucket_scan.clone();
+        rows::<(i64,)>(session.clone(), bucket_stmt, (last_bucket,), "expiry buckets")
+            .map_ok(move |(bucket,)| {
+                let stmt = self.inner.st.ttl_scan.clone();
+                rows::<(i64, i32, Vec<u8>)>(session.clone(), stmt, (bucket,), "expiry queue")
             })
             .try_flatten()
-        })
-        .try_flatten()
-        .try_filter_map(move |(secs, nanos, cid_bytes)| async move {
-            let Some(at) = DateTime::from_timestamp(secs, nanos.max(0) as u32) else {
-                return Err(Error::corrupt("pin_ttl_queue", format!("bad time {secs}.{nanos}")));
-            };
-            if at >= before {
-                return Ok(None);
-            }
-            Ok(Some((at, cid_bytes)))
-        })
-        .map_ok(move |(at, cid_bytes)| async move {
-            let cid = cid_from_bytes(&cid_bytes)
-                .map_err(|e| Error::corrupt("pin_ttl_queue", e.to_string()))?;
-            let keep = self
-                .read_pin(&cid, false)
-                .await?
-                .is_some_and(|s| s.pin.options.expire_at == Some(at));
-            Ok::<_, Error>(keep.then_some(Expiry { expire_at: at, cid }))
-        })
-        .try_buffered(16)
-        .try_filter_map(|e| async move { Ok(e) })
-        .boxed()
+            .try_filter_map(move |(secs, nanos, cid_bytes)| async move {
+                let Some(at) = DateTime::from_timestamp(secs, nanos.max(0) as u32) else {
+                    return Err(Error::corrupt(
+                        "pin_ttl_queue",
+                        format!("bad time {secs}.{nanos}"),
+                    ));
+                };
+                if at >= before {
+                    return Ok(None);
+                }
+                Ok(Some((at, cid_bytes)))
+            })
+            .map_ok(move |(at, cid_bytes)| async move {
+                let cid = cid_from_bytes(&cid_bytes)
+                    .map_err(|e| Error::corrupt("pin_ttl_queue", e.to_string()))?;
+                let keep = self
+                    .read_pin(&cid, false)
+                    .await?
+                    .is_some_and(|s| s.pin.options.expire_at == Some(at));
+                Ok::<_, Error>(keep.then_some(Expiry { expire_at: at, cid }))
+            })
+            .try_buffered(16)
+            .try_filter_map(|e| async move { Ok(e) })
+            .boxed()
     }
 
     async fn placement(&self, cid: &Cid) -> Result<Placement> {
-        let s = self.read_pin(cid, false).await?.ok_or_else(|| Error::not_found(format!("pin {cid}")))?;
+        let s = self
+            .read_pin(cid, false)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("pin {cid}")))?;
         let actual = s
             .actual
             .iter()
-            .map(|b| PeerId::from_bytes(b).map_err(|e| Error::corrupt(format!("placement of {cid}"), e.to_string())))
+            .map(|b| {
+                PeerId::from_bytes(b)
+                    .map_err(|e| Error::corrupt(format!("placement of {cid}"), e.to_string()))
+            })
             .collect::<Result<BTreeSet<_>>>()?;
         Ok(Placement { cid: *cid, desired: s.pin.allocations.iter().cloned().collect(), actual })
     }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use cid::Cid;
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::BoxStream;
 
 use super::engine::KvEngine;
 use super::store::{KvStore, CRASH_POINTS, MAX_OBJECT_SIZE};
@@ -19,6 +19,7 @@ use crate::batch::{Batch, Receipt};
 use crate::capability::Capabilities;
 use crate::fault::FaultInjector;
 use crate::name::{ObjectKey, ObjectName, SetName};
+use crate::paging::{self, Page};
 use crate::pin::PeerId;
 use crate::publish::{ObjectMeta, Publication, Publisher, StagedObject, SweepReport};
 use crate::state::{Cursor, Expiry, ListEntry, MigrationReport, PinState, Placement, Versioned};
@@ -95,33 +96,19 @@ impl<E: KvEngine> KvBackend<E> {
             .map_err(|e| Error::backend(self.store.engine().backend(), e))?
     }
 
-    /// A stream over pages: `page(store, after)` returns the page's items, the position to
-    /// resume after, and whether the listing is complete.
-    fn paged<T, P>(&self, page: P) -> BoxStream<'_, Result<T>>
+    /// A stream over pages of the store: `page(store, after)` returns the page after `after`
+    /// (from the start when `None`), each page read by one blocking call.
+    fn paged<T, C, P>(&self, first: Option<C>, page: P) -> BoxStream<'_, Result<T>>
     where
         T: Send + 'static,
-        P: Fn(&KvStore<E>, Option<&[u8]>) -> Result<(Vec<T>, Option<Vec<u8>>, bool)>
-            + Send
-            + Sync
-            + 'static,
+        C: Send + 'static,
+        P: Fn(&KvStore<E>, Option<C>) -> Result<Page<T, C>> + Send + Sync + 'static,
     {
         let page = Arc::new(page);
-        stream::unfold(Some(None::<Vec<u8>>), move |state| {
+        paging::paged(first, move |after| {
             let page = page.clone();
-            async move {
-                let after = state?;
-                let result = self.blocking(move |s| page(s, after.as_deref())).await;
-                match result {
-                    Ok((items, next, done)) => {
-                        let next = if done { None } else { next.map(Some) };
-                        Some((stream::iter(items.into_iter().map(Ok)).boxed(), next))
-                    }
-                    Err(e) => Some((stream::once(async move { Err(e) }).boxed(), None)),
-                }
-            }
+            self.blocking(move |s| page(s, after))
         })
-        .flatten()
-        .boxed()
     }
 }
 
@@ -137,13 +124,9 @@ impl<E: KvEngine> PinState for KvBackend<E> {
     }
 
     fn list(&self, after: Option<Cursor>) -> BoxStream<'_, Result<ListEntry>> {
-        let start = after.map(|c| c.0);
-        self.paged(move |s, after| {
-            let after = after.map(<[u8]>::to_vec).or_else(|| start.clone()).map(Cursor);
+        self.paged(after, |s, after| {
             let page = s.list_page(after.as_ref(), LIST_PAGE)?;
-            let last = page.last().map(|e| e.cursor.0.clone());
-            let done = page.len() < LIST_PAGE;
-            Ok((page, last, done))
+            Ok(Page::of(page, LIST_PAGE, |e| e.cursor.clone()))
         })
     }
 
@@ -153,16 +136,17 @@ impl<E: KvEngine> PinState for KvBackend<E> {
 
     fn pins_by_peer(&self, peer: &PeerId) -> BoxStream<'_, Result<Cid>> {
         let peer = peer.clone();
-        self.paged(move |s, after| {
-            let page = s.by_peer_page(&peer, after, LIST_PAGE)?;
-            let last = page.last().map(|(k, _)| k.clone());
-            let done = page.len() < LIST_PAGE;
-            Ok((page.into_iter().map(|(_, cid)| cid).collect(), last, done))
+        self.paged(None, move |s, after: Option<Vec<u8>>| {
+            let page = s.by_peer_page(&peer, after.as_deref(), LIST_PAGE)?;
+            Ok(keyed_page(page))
         })
     }
 
     fn expiring_before(&self, before: DateTime<Utc>) -> BoxStream<'_, Result<Expiry>> {
-        self.paged(move |s, after| s.expiry_page(before, after, LIST_PAGE))
+        self.paged(None, move |s, after: Option<Vec<u8>>| {
+            let (items, next, done) = s.expiry_page(before, after.as_deref(), LIST_PAGE)?;
+            Ok(Page { items, next: next.filter(|_| !done) })
+        })
     }
 
     async fn placement(&self, cid: &Cid) -> Result<Placement> {
@@ -227,11 +211,15 @@ impl<E: KvEngine> Publisher for KvBackend<E> {
 
     fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
         let prefix = prefix.to_owned();
-        self.paged(move |s, after| {
-            let page = s.objects_page(&prefix, after, LIST_PAGE)?;
-            let last = page.last().map(|(k, _)| k.clone());
-            let done = page.len() < LIST_PAGE;
-            Ok((page.into_iter().map(|(_, m)| m).collect(), last, done))
+        self.paged(None, move |s, after: Option<Vec<u8>>| {
+            let page = s.objects_page(&prefix, after.as_deref(), LIST_PAGE)?;
+            Ok(keyed_page(page))
         })
     }
+}
+
+/// A page of `(key, item)` rows as a page of items that goes on after its last key.
+fn keyed_page<T>(rows: Vec<(Vec<u8>, T)>) -> Page<T, Vec<u8>> {
+    let next = if rows.len() < LIST_PAGE { None } else { rows.last().map(|(k, _)| k.clone()) };
+    Page { items: rows.into_iter().map(|(_, item)| item).collect(), next }
 }

@@ -14,13 +14,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use cid::Cid;
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::future;
+use futures::stream::BoxStream;
 
 use super::store::{MemoryStore, CRASH_POINTS, FORMAT_VERSION, MAX_OBJECT_SIZE};
 use crate::batch::{Batch, Receipt};
 use crate::capability::Capabilities;
 use crate::fault::FaultInjector;
 use crate::name::{ObjectKey, ObjectName, SetName};
+use crate::paging::{self, Page};
 use crate::pin::PeerId;
 use crate::publish::{ObjectMeta, Publication, Publisher, StagedObject, SweepReport};
 use crate::state::{Cursor, Expiry, ListEntry, MigrationReport, PinState, Placement, Versioned};
@@ -92,22 +94,10 @@ impl PinState for MemoryBackend {
     }
 
     fn list(&self, after: Option<Cursor>) -> BoxStream<'_, Result<ListEntry>> {
-        let store = self.store.clone();
-        stream::unfold(Some(after), move |state| {
-            let store = store.clone();
-            async move {
-                let after = state?;
-                let page = store.list_page(after.as_ref(), LIST_PAGE);
-                let next = if page.len() < LIST_PAGE {
-                    None
-                } else {
-                    page.last().map(|e| Some(e.cursor.clone()))
-                };
-                Some((stream::iter(page.into_iter().map(Ok)), next))
-            }
+        paging::paged(after, move |after| {
+            let page = self.store.list_page(after.as_ref(), LIST_PAGE);
+            future::ready(Ok(Page::of(page, LIST_PAGE, |e| e.cursor.clone())))
         })
-        .flatten()
-        .boxed()
     }
 
     async fn commit(&self, batch: Batch) -> Result<Receipt> {
@@ -115,11 +105,11 @@ impl PinState for MemoryBackend {
     }
 
     fn pins_by_peer(&self, peer: &PeerId) -> BoxStream<'_, Result<Cid>> {
-        stream::iter(self.store.pins_by_peer(peer).into_iter().map(Ok)).boxed()
+        paging::single_page(future::ready(Ok(self.store.pins_by_peer(peer))))
     }
 
     fn expiring_before(&self, before: DateTime<Utc>) -> BoxStream<'_, Result<Expiry>> {
-        stream::iter(self.store.expiring_before(before).into_iter().map(Ok)).boxed()
+        paging::single_page(future::ready(Ok(self.store.expiring_before(before))))
     }
 
     async fn placement(&self, cid: &Cid) -> Result<Placement> {
@@ -176,6 +166,6 @@ impl Publisher for MemoryBackend {
     }
 
     fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
-        stream::iter(self.store.list_objects(prefix).into_iter().map(Ok)).boxed()
+        paging::single_page(future::ready(Ok(self.store.list_objects(prefix))))
     }
 }
