@@ -23,7 +23,7 @@
 //! 2. Below, write `#[cfg(feature = "rocksdb")] fn open_rocksdb(target: Target, mode: OpenMode,
 //!    faults: FaultInjector) -> OpenFuture`
 //!    that builds the backend from `target.location` (in `mode`, if it has a directory) and
-//!    wraps it with [`Store::from_backend`].
+//!    wraps it with [`Store::from_backend`], which puts it behind the checking layer.
 //! 3. Give the entry its opener under the same feature:
 //!    `#[cfg(feature = "rocksdb")] const ROCKSDB: Option<Opener> = Some(open_rocksdb);` and
 //!    `#[cfg(not(feature = "rocksdb"))] const ROCKSDB: Option<Opener> = None;`, then
@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use pinvault_core::memory::MemoryBackend;
-use pinvault_core::{Error, FaultInjector, OpenMode, PinState, Publisher, Result};
+use pinvault_core::{Checked, Error, FaultInjector, OpenMode, PinState, Publisher, Result};
 use url::Url;
 
 /// An opened backend: both contracts, usually served by one object.
@@ -51,9 +51,11 @@ pub struct Store {
 }
 
 impl Store {
-    /// Wraps one backend that implements both contracts.
+    /// Puts one backend that implements both contracts behind the checking layer
+    /// ([`Checked`]: the contract's input checks, capability refusals, receipts, tracing and
+    /// metrics, once for every backend) and serves both contracts from it.
     pub fn from_backend<B: PinState + Publisher + 'static>(backend: B) -> Self {
-        let backend = Arc::new(backend);
+        let backend = Arc::new(Checked::new(backend));
         Store { state: backend.clone(), publisher: backend }
     }
 }

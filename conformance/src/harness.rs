@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::{Stream, TryStreamExt};
-use pinvault_core::{Capabilities, Error, FaultInjector, PinState, Publisher, Result};
+use pinvault_core::{Capabilities, Checked, Error, FaultInjector, PinState, Publisher, Result};
 
 /// Where a store's data lives (a directory, a bucket prefix, a keyspace, a memory handle).
 ///
@@ -31,12 +31,15 @@ pub struct TestStore {
 }
 
 impl TestStore {
-    /// Wraps one backend instance implementing both contracts.
+    /// Puts one backend instance implementing both contracts behind the checking layer
+    /// ([`Checked`], as `pinvault::Store::from_backend` does), so every check sees the backend
+    /// as users reach it.
     pub fn new<B>(backend: Arc<B>, location: impl Any + Send + Sync) -> Self
     where
         B: PinState + Publisher + 'static,
     {
-        TestStore { state: backend.clone(), publisher: backend, location: Arc::new(location) }
+        let checked = Arc::new(Checked::from_arc(backend));
+        TestStore { state: checked.clone(), publisher: checked, location: Arc::new(location) }
     }
 
     /// The pin-state capabilities of the instance.

@@ -23,7 +23,10 @@
 //!    with [`Error::Unsupported`].
 //! 3. Store pins with [`codec::protobuf::encode_record`] (ipfs-cluster's protobuf plus
 //!    pinvault's lossless extension fields, still readable by ipfs-cluster).
-//! 4. Call [`Batch::validate`] and [`publish::validate_finalize`] before touching storage, and
+//! 4. Leave the contract's input checks and capability refusals to the checking layer
+//!    ([`Checked`], applied by the facade and the conformance harness to every backend: batch
+//!    and finalize validation, `Unsupported` for what the capabilities exclude, the batch-size
+//!    and object-size limits, the receipt's op count and digest, tracing and metrics). Call
 //!    [`FaultInjector::hit`] at each point of the commit and finalize paths where a crash would
 //!    leave a different state; list those names in `Capabilities::crash_points`.
 //! 5. Return listings through [`paging::paged`] (unbounded, page by page) or
@@ -44,6 +47,7 @@
 pub mod audit;
 pub mod batch;
 pub mod capability;
+pub mod checked;
 pub mod codec;
 pub mod error;
 pub mod fault;
@@ -66,6 +70,7 @@ pub mod workload;
 
 pub use batch::{Batch, BatchOp, Receipt};
 pub use capability::Capabilities;
+pub use checked::Checked;
 pub use cid::Cid;
 pub use error::{Error, PathProblem, Result};
 pub use fault::FaultInjector;

@@ -10,13 +10,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use pinvault_core::paging;
-use pinvault_core::transfer::{self, ImportOptions, Progress, TransferSummary};
 use pinvault_core::{
-    Batch, Capabilities, Cid, Cursor, Error, Expiry, ListEntry, MigrationReport, ObjectKey,
-    ObjectMeta, ObjectName, PeerId, PinState, Placement, Publication, Publisher, Receipt, Result,
-    SetName, StagedObject, SweepReport, Versioned,
+    Batch, Capabilities, Cid, Cursor, Expiry, ListEntry, MigrationReport, ObjectKey, ObjectMeta,
+    ObjectName, PeerId, PinState, Placement, Publication, Publisher, Receipt, Result, SetName,
+    StagedObject, SweepReport, Versioned,
 };
-use tokio::io::AsyncBufRead;
 
 use crate::config::{ObjectOptions, StoreKind};
 use crate::store::Inner;
@@ -27,6 +25,10 @@ use crate::{CRASH_POINTS, MAX_OBJECT_SIZE};
 pub const LIST_PAGE: usize = 256;
 
 /// Both pinvault contracts over an object store. Cheap to clone (one `Arc`).
+///
+/// Its contract methods expect input checked by the checking layer
+/// ([`pinvault_core::Checked`], which `pinvault::open` applies): used directly they skip the
+/// contract's input checks, the capability refusals and the receipts' digest.
 #[derive(Clone)]
 pub struct ObjectBackend {
     inner: Arc<Inner>,
@@ -115,30 +117,6 @@ impl PinState for ObjectBackend {
 
     async fn migrate(&self) -> Result<MigrationReport> {
         self.inner.migrate().await
-    }
-
-    /// As the provided import, except that a conditional import in batches of more than one
-    /// is refused: its batches would have to be conditional and atomic, which this backend
-    /// does not declare (`conditional_batch: false`). With `batch_size: 1` each pin is one
-    /// conditional write.
-    async fn import(
-        &self,
-        reader: &mut (dyn AsyncBufRead + Unpin + Send),
-        options: &ImportOptions,
-        progress: &dyn Progress,
-    ) -> Result<TransferSummary> {
-        if options.precondition.is_conditional() && options.batch_size > 1 {
-            return Err(Error::unsupported(
-                self.inner.backend,
-                format!(
-                    "an import with precondition {} in batches of {}: conditional batches are not \
-                     atomic on object stores (conditional_batch: false); import with batch_size 1",
-                    options.precondition.describe(),
-                    options.batch_size
-                ),
-            ));
-        }
-        transfer::import_into(self, reader, options, progress).await
     }
 }
 

@@ -13,8 +13,8 @@
 //! # Atomic publication: one manifest, created once
 //!
 //! Staging PUTs the bytes under a private key `<prefix>/staging/<stage id>/data` (plus a small
-//! `pending/<stage id>` record, written first), where no reader looks. `finalize` checks the
-//! input ([`pinvault_core::publish::validate_finalize`]: `InvalidInput`), then `HEAD`s the
+//! `pending/<stage id>` record, written first), where no reader looks. `finalize` (its input
+//! checked by the checking layer, [`pinvault_core::checked`]: `InvalidInput`) `HEAD`s the
 //! set's manifest key (`AlreadyExists`) and every staged object's bytes (`NotFound`), then
 //! commits by creating **one** object, `<prefix>/sets/<encoded set>/_pinvault.manifest`, with
 //! `PutMode::Create`. The manifest lists each object's name, size, SHA-256, data location (its
@@ -62,9 +62,11 @@
 //! ## Batches are declared non-atomic
 //!
 //! Capabilities say `atomic_batch: false`, `conditional_batch: false`, `max_batch_ops: 1`:
-//! a multi-op batch is refused with `Unsupported` (after the batch's input checks, which stay
-//! `InvalidInput`), and an import commits pin by pin (`core/src/transfer.rs` lowers its batch
-//! size to `max_batch_ops`). A conditional import in batches is refused too. Object stores
+//! the checking layer ([`pinvault_core::checked`]) refuses a multi-op batch with `Unsupported`
+//! (after the batch's input checks, which stay `InvalidInput`), and an import commits pin by
+//! pin (`core/src/transfer.rs` lowers its batch size to `max_batch_ops`). A conditional import
+//! in batches is refused too. Used without the layer, [`ObjectBackend`] refuses a batch of
+//! other than one op itself and checks nothing else of the contract's input. Object stores
 //! have no multi-object atomic write; the way to get one is a **commit log** à la Delta Lake:
 //! every batch becomes one log object `log/<n>` created with `PutMode::Create` (the `Create`
 //! is the atomic commit and serialises writers: exactly one wins slot n), readers replay the

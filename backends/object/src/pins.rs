@@ -140,33 +140,17 @@ impl Inner {
         Ok(Error::Conflict { key: cid.to_string(), expected: pre.describe(), current, op_index: 0 })
     }
 
-    /// Validates and commits a one-op batch (see the crate doc for why one op).
+    /// Commits a one-op batch (see the crate doc for why one op). The input checks and the
+    /// capability refusals are the checking layer's (`pinvault_core::checked`); this only
+    /// refuses what it could not write without dropping ops.
     pub(crate) async fn commit(&self, batch: Batch) -> Result<Receipt> {
-        batch.validate(None)?;
-        if batch.len() > 1 {
+        let Ok([op]) = <[BatchOp; 1]>::try_from(batch.ops) else {
             return Err(Error::unsupported(
                 self.backend,
-                format!(
-                    "a batch of {} ops: object stores have no multi-object atomic write, so this \
-                     backend declares atomic_batch: false and max_batch_ops: 1 (import splits \
-                     its batches by itself)",
-                    batch.len()
-                ),
+                "a batch of other than one op: object stores commit one pin at a time \
+                 (max_batch_ops: 1; the checking layer refuses this first)",
             ));
-        }
-        let digest = batch.digest();
-        let Some(op) = batch.ops.into_iter().next() else {
-            return Err(Error::invalid("batch", "a batch needs at least one op"));
         };
-        if op.precondition().is_conditional() && !self.conditional_update {
-            return Err(Error::unsupported(
-                self.backend,
-                format!(
-                    "a {} precondition: this store has no compare-and-swap (PutMode::Update)",
-                    op.precondition().describe()
-                ),
-            ));
-        }
         let span = tracing::debug_span!("object.commit", backend = self.backend, cid = %op.cid());
         let (sequence, version) = async {
             match op {
@@ -181,7 +165,14 @@ impl Inner {
         }
         .instrument(span)
         .await?;
-        Ok(Receipt { sequence, ops: 1, committed_at: Utc::now(), digest, versions: vec![version] })
+        // The op count and digest are filled in by the checking layer.
+        Ok(Receipt {
+            sequence,
+            ops: 1,
+            committed_at: Utc::now(),
+            digest: [0; 32],
+            versions: vec![version],
+        })
     }
 
     async fn put_pin(&self, pin: Pin, pre: Precondition) -> Result<(u64, Version)> {

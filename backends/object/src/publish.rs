@@ -39,9 +39,7 @@ use crate::error::Io;
 use crate::layout::{self, ManifestObject, ManifestRecord, PendingRecord, FORMAT_VERSION};
 use crate::listing;
 use crate::store::Inner;
-use crate::{
-    FINALIZE_COMMITTED, FINALIZE_VALIDATED, MAX_OBJECT_SIZE, STAGE_PENDING_WRITTEN, STAGE_WRITTEN,
-};
+use crate::{FINALIZE_COMMITTED, FINALIZE_VALIDATED, STAGE_PENDING_WRITTEN, STAGE_WRITTEN};
 
 /// A decoded manifest: the publication and where each object's bytes are.
 #[derive(Debug)]
@@ -131,16 +129,8 @@ impl Inner {
         name: &ObjectName,
         bytes: Bytes,
     ) -> Result<StagedObject> {
+        // The size limit (MAX_OBJECT_SIZE) is the checking layer's.
         let size = bytes.len() as u64;
-        if size > MAX_OBJECT_SIZE {
-            return Err(Error::invalid(
-                format!("object {set}/{name}"),
-                format!(
-                    "{size} bytes exceed the {} backend's limit of {MAX_OBJECT_SIZE} (one PUT)",
-                    self.backend
-                ),
-            ));
-        }
         let sha256 = publish::sha256(&bytes);
         let staged_at = Utc::now();
         let binding = layout::binding(set, name, size, &sha256);
@@ -187,7 +177,7 @@ impl Inner {
         staged: &[StagedObject],
         manifest: Bytes,
     ) -> Result<Publication> {
-        publish::validate_finalize(set, staged, &manifest)?;
+        // The input rules (validate_finalize) were checked by the checking layer.
         let span = tracing::debug_span!("object.finalize", backend = self.backend, %set, objects = staged.len());
         async {
             let manifest_path = self.layout.manifest(set);

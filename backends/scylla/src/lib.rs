@@ -197,6 +197,10 @@ pub(crate) struct Inner {
 }
 
 /// An open instance of the Scylla/Cassandra backend. Cheap to clone.
+///
+/// Its contract methods expect input checked by the checking layer
+/// ([`pinvault_core::Checked`], which `pinvault::open` applies): used directly they skip the
+/// contract's input checks, the batch-size limit and the receipts' digest.
 #[derive(Clone)]
 pub struct ScyllaBackend {
     pub(crate) inner: Arc<Inner>,

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use pinvault_core::publish::{self, validate_finalize};
+use pinvault_core::publish;
 use pinvault_core::{
     Capabilities, Error, ObjectKey, ObjectMeta, ObjectName, Publication, Publisher, Result,
     SetName, StagedObject, SweepReport, Version,
@@ -18,11 +18,11 @@ use scylla::statement::batch::{Batch as CqlBatch, BatchType};
 use scylla::value::CqlValue;
 use tracing::Instrument;
 
-use crate::errors::{map_exec, map_other, Kind, BACKEND};
+use crate::errors::{map_exec, map_other, Kind};
 use crate::{
     lwt, observe, rows, ScyllaBackend, CHUNK_BYTES, FINALIZE_COMMITTED, FINALIZE_PREPARED,
 };
-use crate::{MAX_OBJECT_SIZE, STAGE_RECORDED, STAGE_WRITTEN};
+use crate::{STAGE_RECORDED, STAGE_WRITTEN};
 
 /// The reserved object name a set's manifest is staged under (names starting with `_pinvault`
 /// are refused for callers, so it never collides).
@@ -192,7 +192,7 @@ impl ScyllaBackend {
         staged: &[StagedObject],
         manifest: Bytes,
     ) -> Result<Publication> {
-        validate_finalize(set, staged, &manifest)?;
+        // The input rules (validate_finalize) were checked by the checking layer.
         let st = &self.inner.st;
         let s = &self.inner.session;
         // The set's partition: its record and its staged rows.
@@ -339,13 +339,8 @@ impl Publisher for ScyllaBackend {
 
     async fn stage(&self, set: &SetName, name: &ObjectName, bytes: Bytes) -> Result<StagedObject> {
         let started = Instant::now();
+        // The size limit (MAX_OBJECT_SIZE) is the checking layer's.
         let size = bytes.len() as u64;
-        if size > MAX_OBJECT_SIZE {
-            return Err(Error::invalid(
-                format!("object {set}/{name}"),
-                format!("{size} bytes exceed the {BACKEND} backend's limit of {MAX_OBJECT_SIZE}"),
-            ));
-        }
         let span = tracing::debug_span!("scylla.stage", %set, %name, size);
         let r = self.stage_inner(set, name.as_str(), bytes, true).instrument(span).await;
         observe("stage", started, &r);

@@ -330,16 +330,17 @@ impl ScyllaBackend {
         .await
     }
 
+    /// The input checks and capability refusals (batch size, conditional batches) are the
+    /// checking layer's (`pinvault_core::checked`); this only refuses what a logged batch could
+    /// not carry.
     async fn commit_inner(&self, batch: Batch) -> Result<Receipt> {
-        batch.validate(Some(self.inner.config.max_batch_ops))?;
         if batch.len() > 1 && batch.is_conditional() {
             return Err(Error::unsupported(
                 BACKEND,
-                "a multi-op batch with preconditions (Cassandra LWT batches must stay in one \
-                 partition; conditional_batch is false)",
+                "a multi-op batch with preconditions: a logged batch cannot carry them \
+                 (conditional_batch: false; the checking layer refuses this first)",
             ));
         }
-        let digest = batch.digest();
         let ops = batch.len();
         // Old states, for cleaning up their view rows after the commit.
         let olds = futures::future::try_join_all(
@@ -398,7 +399,8 @@ impl ScyllaBackend {
             // The batch is committed; stale rows are filtered on read.
             tracing::warn!(error = %e, "scylla: view cleanup after a commit failed");
         }
-        Ok(Receipt { sequence, ops, committed_at, digest, versions })
+        // The digest is filled in by the checking layer.
+        Ok(Receipt { sequence, ops, committed_at, digest: [0; 32], versions })
     }
 
     fn pin_page_stream(
