@@ -13,8 +13,12 @@
 //! | `Version(v)` | live with write id v  | `Update` with the ETag read (`If-Match`)  |
 //!
 //! A lost condition (`AlreadyExists`/`Precondition` from the store) means another writer got
-//! there between the read and the PUT: the call re-reads and returns [`Error::Conflict`] with
-//! the version it finds, and removes the view rows it wrote (they were never valid).
+//! there between the read and the PUT. The call reads again: if its precondition fails now it
+//! returns [`Error::Conflict`] with the version that read saw (the read is where the call
+//! linearizes) and removes the view rows it wrote; if the precondition still holds (a blind
+//! `Any` remove deleted the tombstone an insert was swapping against: the pin stayed absent
+//! throughout) it swaps again against what it read (checked against the memory model by
+//! `backends/object/tests/linearizability.rs`).
 //!
 //! The version handed out is the record's **write id**, not the ETag: S3's ETag of a single-part
 //! PUT is the MD5 of the body, so two writes of the same pin would otherwise share a version,
@@ -49,6 +53,10 @@ use crate::layout::{self, PinRecord, FORMAT_VERSION};
 use crate::listing;
 use crate::store::Inner;
 use crate::{views, COMMIT_VALIDATED, COMMIT_VIEWS_WRITTEN, COMMIT_WRITTEN};
+
+/// Compare-and-swaps a write tries, each after a fresh read shows its precondition still
+/// holds, before it gives up as `Unavailable`.
+const CAS_ATTEMPTS: usize = 16;
 
 /// A pin's object as read: its record, the pin (when live) and the ETag to CAS against.
 #[derive(Clone, Debug)]
@@ -135,9 +143,36 @@ impl Inner {
         Ok(Page { items: entries.into_iter().flatten().collect(), next })
     }
 
-    async fn conflict(&self, cid: &Cid, pre: &Precondition) -> Result<Error> {
-        let current = self.read_pin(cid).await?.and_then(|s| s.version());
-        Ok(Error::Conflict { key: cid.to_string(), expected: pre.describe(), current, op_index: 0 })
+    /// After a lost compare-and-swap: reads the pin again. `Ok(Some(stored))` when `pre` still
+    /// holds (the write is tried again against what is there now); a `Conflict` carrying the
+    /// version this read saw when it does not, which is where the call linearizes; `Unavailable`
+    /// after [`CAS_ATTEMPTS`] lost swaps in a row.
+    async fn after_lost_swap(
+        &self,
+        cid: &Cid,
+        pre: &Precondition,
+        attempts: usize,
+    ) -> Result<Option<Stored>> {
+        let again = self.read_pin(cid).await?;
+        let current = again.as_ref().and_then(Stored::version);
+        if !pre.holds(current.as_ref()) {
+            return Err(Error::Conflict {
+                key: cid.to_string(),
+                expected: pre.describe(),
+                current,
+                op_index: 0,
+            });
+        }
+        if attempts >= CAS_ATTEMPTS {
+            return Err(Error::Unavailable {
+                reason: format!(
+                    "pin {cid}: lost the compare-and-swap to concurrent writers {attempts} times \
+                     in a row; nothing was written"
+                ),
+                outcome_unknown: false,
+            });
+        }
+        Ok(again)
     }
 
     /// Commits a one-op batch (see the crate doc for why one op). The input checks and the
@@ -205,40 +240,55 @@ impl Inner {
             current?
         };
         self.faults.hit(COMMIT_VIEWS_WRITTEN)?;
-        let live = current.as_ref().filter(|s| s.pin.is_some());
-        let incarnation = live.map_or_else(|| write_id.to_vec(), |s| s.record.incarnation.clone());
-        let record = PinRecord {
-            format: FORMAT_VERSION,
-            write_id: write_id.to_vec(),
-            incarnation,
-            tombstone: false,
-            pin: protobuf::encode_record(&pin),
-        };
-        let mode = match (&pre, &current) {
-            (Precondition::Any, _) => PutMode::Overwrite,
-            (_, None) => PutMode::Create,
-            (_, Some(stored)) => PutMode::Update(stored.update()),
-        };
         let path = self.layout.pin(&cid);
-        match self.put_raw(&path, Bytes::from(record.encode_to_vec()), mode).await {
-            Ok(_) => {}
-            Err(
-                object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) => {
-                self.delete_quietly(rows, "view rows of a lost write").await;
-                return Err(self.conflict(&cid, &pre).await?);
-            }
-            Err(e) => {
-                let e = self.err(Io::Write, &format!("pin {cid}"), e);
-                // Rows of a write that certainly failed are dropped; if the outcome is unknown
-                // they may index the pin now stored, and stay (readers verify them).
-                if !matches!(e, Error::Unavailable { outcome_unknown: true, .. }) {
-                    self.delete_quietly(rows, "view rows of a failed write").await;
+        let mut current = current;
+        let mut attempts = 0;
+        loop {
+            let live = current.as_ref().filter(|s| s.pin.is_some());
+            let incarnation =
+                live.map_or_else(|| write_id.to_vec(), |s| s.record.incarnation.clone());
+            let record = PinRecord {
+                format: FORMAT_VERSION,
+                write_id: write_id.to_vec(),
+                incarnation,
+                tombstone: false,
+                pin: protobuf::encode_record(&pin),
+            };
+            let mode = match (&pre, &current) {
+                (Precondition::Any, _) => PutMode::Overwrite,
+                (_, None) => PutMode::Create,
+                (_, Some(stored)) => PutMode::Update(stored.update()),
+            };
+            match self.put_raw(&path, Bytes::from(record.encode_to_vec()), mode).await {
+                Ok(_) => break,
+                Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) => {
+                    // Another writer changed the object between the read and the PUT; the
+                    // precondition may still hold (a blind delete of a tombstone leaves the
+                    // pin as absent as before), so it is checked again, not assumed failed.
+                    attempts += 1;
+                    match self.after_lost_swap(&cid, &pre, attempts).await {
+                        Ok(again) => current = again,
+                        Err(e) => {
+                            self.delete_quietly(rows, "view rows of a lost write").await;
+                            return Err(e);
+                        }
+                    }
                 }
-                return Err(e);
+                Err(e) => {
+                    let e = self.err(Io::Write, &format!("pin {cid}"), e);
+                    // Rows of a write that certainly failed are dropped; if the outcome is
+                    // unknown they may index the pin now stored, and stay (readers verify them).
+                    if !matches!(e, Error::Unavailable { outcome_unknown: true, .. }) {
+                        self.delete_quietly(rows, "view rows of a failed write").await;
+                    }
+                    return Err(e);
+                }
             }
         }
+        let live = current.as_ref().filter(|s| s.pin.is_some());
         tracing::debug!(sequence, "object: pin written");
         self.faults.hit(COMMIT_WRITTEN)?;
         if let Some(old) = live {
@@ -265,7 +315,7 @@ impl Inner {
         }
         self.faults.hit(COMMIT_VALIDATED)?;
         let (sequence, write_id) = self.clock.write_id();
-        let Some(live) = current.filter(|s| s.pin.is_some()) else {
+        let Some(mut live) = current.filter(|s| s.pin.is_some()) else {
             // Removing an absent pin with `Any`: nothing to write.
             return Ok(sequence);
         };
@@ -279,16 +329,32 @@ impl Inner {
                     tombstone: true,
                     pin: Vec::new(),
                 };
-                let mode = PutMode::Update(live.update());
-                match self.put_raw(&path, Bytes::from(tombstone.encode_to_vec()), mode).await {
-                    Ok(_) => {}
-                    Err(
-                        object_store::Error::AlreadyExists { .. }
-                        | object_store::Error::Precondition { .. },
-                    ) => {
-                        return Err(self.conflict(&cid, &pre).await?);
+                let bytes = Bytes::from(tombstone.encode_to_vec());
+                let mut attempts = 0;
+                loop {
+                    let mode = PutMode::Update(live.update());
+                    match self.put_raw(&path, bytes.clone(), mode).await {
+                        Ok(_) => break,
+                        Err(
+                            object_store::Error::AlreadyExists { .. }
+                            | object_store::Error::Precondition { .. },
+                        ) => {
+                            attempts += 1;
+                            // The version still matching means the pin itself is unchanged.
+                            match self.after_lost_swap(&cid, &pre, attempts).await? {
+                                Some(again) if again.pin.is_some() => live = again,
+                                _ => {
+                                    return Err(Error::Conflict {
+                                        key: cid.to_string(),
+                                        expected: pre.describe(),
+                                        current: None,
+                                        op_index: 0,
+                                    })
+                                }
+                            }
+                        }
+                        Err(e) => return Err(self.err(Io::Write, &format!("pin {cid}"), e)),
                     }
-                    Err(e) => return Err(self.err(Io::Write, &format!("pin {cid}"), e)),
                 }
             }
             _ => self.delete_all(vec![path], &format!("pin {cid}")).await?,
