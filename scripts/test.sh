@@ -97,6 +97,11 @@ case "${PINVAULT_TESTENV:-on}" in
         ;;
 esac
 
+# One style for the whole tree (rustfmt.toml); a fresh rustup profile may lack rustfmt.
+echo "== format: cargo fmt --all --check"
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo fmt --all --check
+
 echo "== build: cargo build --workspace --all-targets --all-features"
 cargo build --workspace --all-targets --all-features
 

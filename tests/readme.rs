@@ -30,10 +30,9 @@ fn matrix(readme: &str) -> Vec<(String, Vec<(String, String)>)> {
 /// A test-service variable (`testenv/pvenv env`); missing means the services were not started,
 /// which fails the test rather than skipping a column.
 fn test_env(name: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| panic!("{name} is not set: run testenv/pvenv up and source its env file"))
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
+        panic!("{name} is not set: run testenv/pvenv up and source its env file")
+    })
 }
 
 #[tokio::test]

@@ -59,16 +59,10 @@ fn framework<E: KvEngine>(
                 let mut staged = Vec::with_capacity(objects.len());
                 for (name, bytes) in objects {
                     staged.push(
-                        backend
-                            .stage(&set, name, bytes.clone())
-                            .await
-                            .expect("framework stage"),
+                        backend.stage(&set, name, bytes.clone()).await.expect("framework stage"),
                     );
                 }
-                backend
-                    .finalize(&set, &staged, manifest.clone())
-                    .await
-                    .expect("framework finalize")
+                backend.finalize(&set, &staged, manifest.clone()).await.expect("framework finalize")
             })
         })
     });
@@ -132,10 +126,7 @@ fn published(
             object_key: layout::object_key(set, &s.name),
             record: record.encode_to_vec(),
         });
-        entries.push(SetObject {
-            name: s.name.to_string(),
-            record: Some(record),
-        });
+        entries.push(SetObject { name: s.name.to_string(), record: Some(record) });
     }
     let set_record = SetRecord {
         version: sequence,
@@ -171,14 +162,8 @@ fn rocks(c: &mut Criterion, rt: &Runtime, objects: &[(ObjectName, Bytes)], manif
                 staged_objects.push(s);
             }
             let set_key = set.as_str().as_bytes();
-            let existing = raw
-                .db()
-                .get_cf(cfs.sets, set_key)
-                .expect("raw RocksDB get of the set");
-            assert!(
-                existing.is_none(),
-                "raw finalize: set {set} is already published"
-            );
+            let existing = raw.db().get_cf(cfs.sets, set_key).expect("raw RocksDB get of the set");
+            assert!(existing.is_none(), "raw finalize: set {set} is already published");
             sequence += 1;
             let (rows, set_record) = published(&set, &mut staged_objects, manifest, sequence);
             let mut batch = WriteBatch::default();
@@ -252,10 +237,7 @@ fn sled_finalize(
 }
 
 fn finalize(c: &mut Criterion) {
-    println!(
-        "pinvault-benches sizes: {}",
-        fixtures::describe_publication_sizes()
-    );
+    println!("pinvault-benches sizes: {}", fixtures::describe_publication_sizes());
     let rt = fixtures::runtime();
     let objects = fixtures::objects();
     let manifest = fixtures::manifest(&objects);

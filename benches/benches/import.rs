@@ -68,10 +68,7 @@ fn framework<E: KvEngine>(
                             &NoProgress,
                         ))
                         .expect("framework NDJSON import");
-                    assert_eq!(
-                        summary.pins, BULK_PINS as u64,
-                        "the import committed every pin"
-                    );
+                    assert_eq!(summary.pins, BULK_PINS as u64, "the import committed every pin");
                     // Returned so that closing the store and removing its directory (store first)
                     // happen after the clock stops.
                     (backend, dir)
@@ -88,9 +85,7 @@ fn framework<E: KvEngine>(
                 let batches: Vec<Batch> = pins
                     .chunks(BATCH)
                     .map(|chunk| {
-                        chunk
-                            .iter()
-                            .fold(Batch::new(), |b, p| b.put(p.clone(), Precondition::Any))
+                        chunk.iter().fold(Batch::new(), |b, p| b.put(p.clone(), Precondition::Any))
                     })
                     .collect();
                 (backend, dir, batches)
@@ -98,10 +93,7 @@ fn framework<E: KvEngine>(
             |(backend, dir, batches)| {
                 rt.block_on(async {
                     for batch in batches {
-                        backend
-                            .commit(batch)
-                            .await
-                            .expect("framework commit of a 1000-pin batch");
+                        backend.commit(batch).await.expect("framework commit of a 1000-pin batch");
                     }
                 });
                 (backend, dir)
@@ -137,9 +129,7 @@ fn imports(c: &mut Criterion) {
     g.finish();
 
     let mut g = import_group(c, "sled-durable/import-100k");
-    framework(&mut g, &rt, &pins, None, |rt, dir| {
-        fixtures::open_sled(rt, dir.path())
-    });
+    framework(&mut g, &rt, &pins, None, |rt, dir| fixtures::open_sled(rt, dir.path()));
     g.bench_function("raw", |b| {
         b.iter_batched(
             || {

@@ -89,15 +89,10 @@ fn run_optimistic(
     work: Vec<Vec<Pin>>,
 ) -> (Duration, u64) {
     let cf = |t: Table| {
-        db.cf_handle(t.name())
-            .unwrap_or_else(|| panic!("no column family {}", t.name()))
+        db.cf_handle(t.name()).unwrap_or_else(|| panic!("no column family {}", t.name()))
     };
-    let (pins_cf, by_peer_cf, expiry_cf, meta_cf) = (
-        cf(Table::Pins),
-        cf(Table::ByPeer),
-        cf(Table::Expiry),
-        cf(Table::Meta),
-    );
+    let (pins_cf, by_peer_cf, expiry_cf, meta_cf) =
+        (cf(Table::Pins), cf(Table::ByPeer), cf(Table::Expiry), cf(Table::Meta));
     let mut write_options = WriteOptions::default();
     write_options.set_sync(true);
     let txn_options = OptimisticTransactionOptions::default();
@@ -112,9 +107,8 @@ fn run_optimistic(
                     let key = pin.cid.to_bytes();
                     loop {
                         let txn = db.transaction_opt(write_options, txn_options);
-                        let existing = txn
-                            .get_for_update_cf(pins_cf, &key, true)
-                            .expect("raw get_for_update");
+                        let existing =
+                            txn.get_for_update_cf(pins_cf, &key, true).expect("raw get_for_update");
                         assert!(
                             existing.is_none(),
                             "raw insert-if-absent: {} is already stored",
@@ -131,8 +125,7 @@ fn run_optimistic(
                         }
                         txn.put_cf(pins_cf, &key, layout::encode_pin(seq, &pin))
                             .expect("raw txn put");
-                        txn.put_cf(meta_cf, &slot, seq.to_be_bytes())
-                            .expect("raw txn put");
+                        txn.put_cf(meta_cf, &slot, seq.to_be_bytes()).expect("raw txn put");
                         match txn.commit() {
                             Ok(()) => break,
                             Err(e) if matches!(e.kind(), ErrorKind::Busy | ErrorKind::TryAgain) => {

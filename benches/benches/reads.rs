@@ -38,28 +38,19 @@ use tokio::runtime::Runtime;
 /// this is setup, not measured).
 fn fill<E: KvEngine>(backend: &KvBackend<E>, pins: &[Pin]) {
     for chunk in pins.chunks(BATCH) {
-        let batch = chunk
-            .iter()
-            .fold(Batch::new(), |b, p| b.put(p.clone(), Precondition::Any));
-        backend
-            .store()
-            .commit(batch)
-            .expect("filling the framework store");
+        let batch = chunk.iter().fold(Batch::new(), |b, p| b.put(p.clone(), Precondition::Any));
+        backend.store().commit(batch).expect("filling the framework store");
     }
 }
 
 /// The CIDs of a `get` run, in a scattered order (a stride coprime with the count).
 fn scattered(pins: &[Pin]) -> Vec<Cid> {
-    (0..pins.len())
-        .map(|i| pins[(i * 7919) % pins.len()].cid)
-        .collect()
+    (0..pins.len()).map(|i| pins[(i * 7919) % pins.len()].cid).collect()
 }
 
 fn get_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     let mut g = c.benchmark_group(name);
-    g.warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
+    g.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(30);
     g
 }
 
@@ -83,10 +74,7 @@ fn framework_get<E: KvEngine>(
     g.bench_function("framework", |b| {
         b.iter(|| {
             i = (i + 1) % cids.len();
-            black_box(
-                rt.block_on(PinState::get(backend, &cids[i]))
-                    .expect("framework get"),
-            )
+            black_box(rt.block_on(PinState::get(backend, &cids[i])).expect("framework get"))
         })
     });
     let mut i = 0;
@@ -144,11 +132,8 @@ fn rocks(c: &mut Criterion, rt: &Runtime) {
     let dir = fixtures::scratch("rocksdb-reads");
     let pins = fixtures::pins("get", GET_PINS);
     let cids = scattered(&pins);
-    let backend = fixtures::open_rocks(
-        rt,
-        &dir.path().join("get-framework"),
-        RocksOptions::default(),
-    );
+    let backend =
+        fixtures::open_rocks(rt, &dir.path().join("get-framework"), RocksOptions::default());
     fill(&backend, &pins);
     let raw = RawRocks::open(&dir.path().join("get-raw"), true);
     raw.load(&pins, BATCH, &mut 0);
@@ -161,11 +146,8 @@ fn rocks(c: &mut Criterion, rt: &Runtime) {
         b.iter(|| {
             i = (i + 1) % cids.len();
             let key = cids[i].to_bytes();
-            let bytes = raw
-                .db()
-                .get_cf(cfs.pins, &key)
-                .expect("raw RocksDB get")
-                .expect("pin is stored");
+            let bytes =
+                raw.db().get_cf(cfs.pins, &key).expect("raw RocksDB get").expect("pin is stored");
             black_box(layout::decode_pin(&key, &bytes).expect("raw decode_pin"))
         })
     });
@@ -173,11 +155,8 @@ fn rocks(c: &mut Criterion, rt: &Runtime) {
     drop((backend, raw));
 
     let pins = fixtures::pins("list", BULK_PINS);
-    let backend = fixtures::open_rocks(
-        rt,
-        &dir.path().join("list-framework"),
-        RocksOptions::default(),
-    );
+    let backend =
+        fixtures::open_rocks(rt, &dir.path().join("list-framework"), RocksOptions::default());
     fill(&backend, &pins);
     let raw = RawRocks::open(&dir.path().join("list-raw"), true);
     raw.load(&pins, BATCH, &mut 0);
@@ -217,11 +196,7 @@ fn sled_reads(c: &mut Criterion, rt: &Runtime) {
         b.iter(|| {
             i = (i + 1) % cids.len();
             let key = cids[i].to_bytes();
-            let bytes = raw
-                .pins
-                .get(&key)
-                .expect("raw sled get")
-                .expect("pin is stored");
+            let bytes = raw.pins.get(&key).expect("raw sled get").expect("pin is stored");
             black_box(layout::decode_pin(&key, &bytes).expect("raw decode_pin"))
         })
     });
@@ -256,8 +231,7 @@ fn spawn_blocking_round_trip(c: &mut Criterion, rt: &Runtime) {
     let mut g = get_group(c, "tokio/spawn-blocking");
     g.bench_function("round-trip", |b| {
         b.iter(|| {
-            rt.block_on(rt.spawn_blocking(|| black_box(1u64)))
-                .expect("an empty blocking task")
+            rt.block_on(rt.spawn_blocking(|| black_box(1u64))).expect("an empty blocking task")
         })
     });
     g.finish();

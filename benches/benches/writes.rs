@@ -31,9 +31,7 @@ use tokio::runtime::Runtime;
 
 fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     let mut g = c.benchmark_group(name);
-    g.warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
+    g.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(30);
     g
 }
 
@@ -50,10 +48,7 @@ fn framework_put<E: KvEngine>(
                 n += 1;
                 pin("put-framework", n)
             },
-            |pin| {
-                rt.block_on(backend.put(pin, Precondition::Any))
-                    .expect("framework put")
-            },
+            |pin| rt.block_on(backend.put(pin, Precondition::Any)).expect("framework put"),
             BatchSize::SmallInput,
         )
     });
@@ -78,9 +73,8 @@ fn framework_cput<E: KvEngine>(
     backend: &KvBackend<E>,
 ) {
     let pin = fixtures::pin("cput-framework", 0);
-    let mut current = rt
-        .block_on(backend.put(pin.clone(), Precondition::Any))
-        .expect("framework initial put");
+    let mut current =
+        rt.block_on(backend.put(pin.clone(), Precondition::Any)).expect("framework initial put");
     g.bench_function("framework", |b| {
         b.iter_batched(
             || pin.clone(),
@@ -95,12 +89,7 @@ fn framework_cput<E: KvEngine>(
     let store = backend.store();
     let pin = fixtures::pin("cput-kvstore", 0);
     let version = |receipt: pinvault_core::Receipt| -> Version {
-        receipt
-            .versions
-            .into_iter()
-            .next()
-            .flatten()
-            .expect("a put's receipt carries its version")
+        receipt.versions.into_iter().next().flatten().expect("a put's receipt carries its version")
     };
     let mut current = version(
         store
@@ -120,13 +109,13 @@ fn framework_cput<E: KvEngine>(
 }
 
 fn rocks(c: &mut Criterion, rt: &Runtime, sync: bool) {
-    let label = if sync {
-        "rocksdb-sync"
-    } else {
-        "rocksdb-nosync"
-    };
+    let label = if sync { "rocksdb-sync" } else { "rocksdb-nosync" };
     let dir = fixtures::scratch(label);
-    let backend = fixtures::open_rocks(rt, &dir.path().join("framework"), RocksOptions { sync, ..RocksOptions::default() });
+    let backend = fixtures::open_rocks(
+        rt,
+        &dir.path().join("framework"),
+        RocksOptions { sync, ..RocksOptions::default() },
+    );
     let raw = RawRocks::open(&dir.path().join("raw"), sync);
     let cfs = raw.cfs();
     let options = raw.write_options();
@@ -167,10 +156,7 @@ fn rocks(c: &mut Criterion, rt: &Runtime, sync: bool) {
                 .expect("raw RocksDB get")
                 .expect("the raw conditional-put pin is stored");
             let (version, old) = layout::decode_pin(&key, &bytes).expect("raw decode_pin");
-            assert_eq!(
-                version, expected,
-                "raw conditional put: version changed underneath"
-            );
+            assert_eq!(version, expected, "raw conditional put: version changed underneath");
             sequence += 1;
             let mut batch = WriteBatch::default();
             raw_rocks::put_pin(&mut batch, &cfs, sequence, &pin, Some(&old));
@@ -226,10 +212,7 @@ fn sled_writes(c: &mut Criterion, rt: &Runtime) {
             let seq = sequence;
             raw.pin_transaction(|t| {
                 let abort = |why: String| ConflictableTransactionError::Abort(why);
-                let bytes = t
-                    .pins
-                    .get(&key)?
-                    .ok_or_else(|| abort("pin is gone".into()))?;
+                let bytes = t.pins.get(&key)?.ok_or_else(|| abort("pin is gone".into()))?;
                 let (version, old) =
                     layout::decode_pin(&key, &bytes).map_err(|e| abort(e.to_string()))?;
                 if version != expected {

@@ -68,9 +68,7 @@ pub fn cid(ns: &str, n: u64) -> Cid {
 }
 
 fn time(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(secs, 0)
-        .single()
-        .expect("a bench timestamp is in chrono's range")
+    Utc.timestamp_opt(secs, 0).single().expect("a bench timestamp is in chrono's range")
 }
 
 /// Pin `n` of namespace `ns`: a recursive data pin with 3 allocations, replication 2..3, a
@@ -144,30 +142,19 @@ pub fn manifest(objects: &[(ObjectName, Bytes)]) -> Bytes {
         .iter()
         .map(|(name, b)| format!("{{\"name\":\"{name}\",\"size\":{}}}", b.len()))
         .collect();
-    Bytes::from(format!(
-        "{{\"format\":\"parquet\",\"objects\":[{}]}}",
-        names.join(",")
-    ))
+    Bytes::from(format!("{{\"format\":\"parquet\",\"objects\":[{}]}}", names.join(",")))
 }
 
 /// Opens the RocksDB backend over `path` with `options` (the default is synced commits).
 pub fn open_rocks(rt: &Runtime, path: &Path, options: RocksOptions) -> RocksBackend {
-    rt.block_on(pinvault_rocksdb::open(
-        path,
-        options,
-        FaultInjector::disabled(),
-    ))
-    .expect("opening the pinvault RocksDB backend")
+    rt.block_on(pinvault_rocksdb::open(path, options, FaultInjector::disabled()))
+        .expect("opening the pinvault RocksDB backend")
 }
 
 /// Opens the sled backend over `path` with the default options (flush after every write).
 pub fn open_sled(rt: &Runtime, path: &Path) -> SledBackend {
-    rt.block_on(pinvault_sled::open(
-        path,
-        SledOptions::default(),
-        FaultInjector::disabled(),
-    ))
-    .expect("opening the pinvault sled backend")
+    rt.block_on(pinvault_sled::open(path, SledOptions::default(), FaultInjector::disabled()))
+        .expect("opening the pinvault sled backend")
 }
 
 /// One line describing the sizes of the rows one pin writes, for the README.
@@ -218,10 +205,7 @@ pub fn describe_publication_sizes() -> String {
         manifest: manifest.to_vec(),
         objects: objects
             .iter()
-            .map(|(n, _)| layout::SetObject {
-                name: n.to_string(),
-                record: Some(object.clone()),
-            })
+            .map(|(n, _)| layout::SetObject { name: n.to_string(), record: Some(object.clone()) })
             .collect(),
     };
     format!(

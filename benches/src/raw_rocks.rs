@@ -78,9 +78,7 @@ impl RawRocks {
 
     /// Writes `batch` with the configured durability.
     pub fn write(&self, batch: WriteBatch, options: &WriteOptions) {
-        self.db()
-            .write_opt(batch, options)
-            .expect("raw RocksDB write");
+        self.db().write_opt(batch, options).expect("raw RocksDB write");
     }
 
     /// Writes `pins` in batches of `batch_size`, each with its sequence row, as an import does.

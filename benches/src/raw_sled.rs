@@ -41,10 +41,7 @@ pub type TxResult<T = ()> = Result<T, ConflictableTransactionError<String>>;
 impl RawSled {
     /// Opens (creating) the database in `path`, with every table's tree as the backend does.
     pub fn open(path: &Path) -> Self {
-        let db = sled::Config::new()
-            .path(path)
-            .open()
-            .expect("opening the raw sled database");
+        let db = sled::Config::new().path(path).open().expect("opening the raw sled database");
         let tree = |t: Table| db.open_tree(t.name()).expect("opening a raw sled tree");
         for t in Table::ALL {
             tree(t);
@@ -72,15 +69,8 @@ impl RawSled {
         &self,
         f: impl Fn(&PinTrees<'_>) -> TxResult<T>,
     ) -> Result<T, TransactionError<String>> {
-        let out =
-            (&self.pins, &self.by_peer, &self.expiry, &self.meta).transaction(|(p, b, e, m)| {
-                f(&PinTrees {
-                    pins: p,
-                    by_peer: b,
-                    expiry: e,
-                    meta: m,
-                })
-            })?;
+        let out = (&self.pins, &self.by_peer, &self.expiry, &self.meta)
+            .transaction(|(p, b, e, m)| f(&PinTrees { pins: p, by_peer: b, expiry: e, meta: m }))?;
         self.flush();
         Ok(out)
     }
@@ -133,8 +123,7 @@ impl PinTrees<'_> {
             }
         }
         for peer in &pin.allocations {
-            self.by_peer
-                .insert(layout::by_peer_key(peer, &key), &[][..])?;
+            self.by_peer.insert(layout::by_peer_key(peer, &key), &[][..])?;
         }
         if let Some(at) = pin.options.expire_at {
             self.expiry.insert(layout::expiry_key(at, &key), &[][..])?;

@@ -131,7 +131,12 @@ fn files(kit: &dyn LogKit, path: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 /// Panics with the names of the files that differ between `before` and the store now.
-fn assert_unchanged(kit: &dyn LogKit, path: &Path, before: &BTreeMap<PathBuf, Vec<u8>>, what: &str) {
+fn assert_unchanged(
+    kit: &dyn LogKit,
+    path: &Path,
+    before: &BTreeMap<PathBuf, Vec<u8>>,
+    what: &str,
+) {
     let now = files(kit, path);
     let names: BTreeSet<&PathBuf> = before.keys().chain(now.keys()).collect();
     let changed: Vec<String> = names
@@ -181,7 +186,12 @@ pub async fn read_only_open_writes_nothing(o: &dyn DirOpener, kit: &dyn LogKit) 
     let store = open(o, &path, OpenMode::ReadOnly).await;
     assert_eq!(pin_numbers(o, &*store).await, (1..=COMMITS).collect(), "{}", o.backend());
     drop(store);
-    assert_unchanged(kit, &path, &before, &format!("{}: a read-only open wrote to the store", o.backend()));
+    assert_unchanged(
+        kit,
+        &path,
+        &before,
+        &format!("{}: a read-only open wrote to the store", o.backend()),
+    );
 }
 
 /// Every file under `dir` (not directories) with its bytes, by relative path.
@@ -249,7 +259,12 @@ pub async fn torn_tail_is_repaired_and_kept(o: &dyn DirOpener, kit: &dyn LogKit)
     let reader = open(o, &path, OpenMode::ReadOnly).await;
     assert_eq!(pin_numbers(o, &*reader).await, before, "{}: read-only, torn", o.backend());
     drop(reader);
-    assert_unchanged(kit, &path, &torn, &format!("{}: a read-only open repaired the tear", o.backend()));
+    assert_unchanged(
+        kit,
+        &path,
+        &torn,
+        &format!("{}: a read-only open repaired the tear", o.backend()),
+    );
     assert!(quarantined(&path).is_empty(), "{}: a read-only open quarantined", o.backend());
 
     let store = open(o, &path, OpenMode::MustExist).await;
@@ -289,7 +304,11 @@ pub async fn damage_inside_the_log_is_corrupt(o: &dyn DirOpener, kit: &dyn LogKi
         match o.open(&path, mode).await {
             Err(e @ Error::Corrupt { .. }) => {
                 let text = e.to_string();
-                assert!(text.contains(&log_name), "{}: {mode:?}: {text:?} must name {log_name}", o.backend());
+                assert!(
+                    text.contains(&log_name),
+                    "{}: {mode:?}: {text:?} must name {log_name}",
+                    o.backend()
+                );
             }
             Err(other) => panic!("{}: {mode:?} must be Corrupt, got {other}", o.backend()),
             Ok(store) => {
@@ -297,7 +316,12 @@ pub async fn damage_inside_the_log_is_corrupt(o: &dyn DirOpener, kit: &dyn LogKi
                 panic!("{}: {mode:?} opened a damaged store, pins {numbers:?}", o.backend())
             }
         }
-        assert_unchanged(kit, &path, &damaged, &format!("{}: {mode:?} changed a damaged store", o.backend()));
+        assert_unchanged(
+            kit,
+            &path,
+            &damaged,
+            &format!("{}: {mode:?} changed a damaged store", o.backend()),
+        );
         // Let an engine that releases its lock in the background (sled) let go.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -317,10 +341,18 @@ pub async fn lost_log_is_corrupt(o: &dyn DirOpener, kit: &dyn LogKit) {
             Err(other) => panic!("{}: {mode:?} must be Corrupt, got {other}", o.backend()),
             Ok(store) => {
                 let numbers = pin_numbers(o, &*store).await;
-                panic!("{}: {mode:?} opened a store that lost its log, pins {numbers:?}", o.backend())
+                panic!(
+                    "{}: {mode:?} opened a store that lost its log, pins {numbers:?}",
+                    o.backend()
+                )
             }
         }
-        assert_unchanged(kit, &path, &lost, &format!("{}: {mode:?} changed a store that lost its log", o.backend()));
+        assert_unchanged(
+            kit,
+            &path,
+            &lost,
+            &format!("{}: {mode:?} changed a store that lost its log", o.backend()),
+        );
     }
 }
 

@@ -307,7 +307,10 @@ pub async fn crash_during_finalize_is_all_or_nothing(h: &dyn Harness) {
             &format!("crash point {point}: another set"),
         )
         .await;
-        eprintln!("{CHECK}: {point}: set {}", if published { "published" } else { "not published" });
+        eprintln!(
+            "{CHECK}: {point}: set {}",
+            if published { "published" } else { "not published" }
+        );
 
         let cutoff = chrono::Utc::now() + chrono::Duration::hours(1);
         must(p.sweep(cutoff).await, "sweep after the crash");

@@ -173,7 +173,11 @@ mod tests {
             assert!(pin.reference.is_some() && pin.timestamp.is_some());
             let o = &pin.options;
             assert!(o.expire_at.is_some() && o.pin_update.is_some() && !o.origins.is_empty());
-            assert!(!o.user_allocations.is_empty() && !o.metadata.is_empty() && !pin.allocations.is_empty());
+            assert!(
+                !o.user_allocations.is_empty()
+                    && !o.metadata.is_empty()
+                    && !pin.allocations.is_empty()
+            );
         }
     }
 

@@ -94,7 +94,9 @@ where
     let trial = libtest_mimic::Trial::test(format!("kill_{backend}"), move || {
         let kills = env_u64("PINVAULT_KILLS", 200);
         let seed = env_u64("PINVAULT_KILL_SEED", 0x5eed);
-        println!("kill test ({name}): {kills} kills, seed {seed} (PINVAULT_KILLS, PINVAULT_KILL_SEED)");
+        println!(
+            "kill test ({name}): {kills} kills, seed {seed} (PINVAULT_KILLS, PINVAULT_KILL_SEED)"
+        );
         let started = Instant::now();
         let report = runtime().block_on(parent(&name, kills, seed, open));
         println!(
@@ -213,13 +215,16 @@ where
             panic!("round {round}: the child exited by itself; it must run until killed");
         }
         if !early {
-            assert!(acked_now > 0, "round {round}: killed during work, but nothing was acknowledged");
+            assert!(
+                acked_now > 0,
+                "round {round}: killed during work, but nothing was acknowledged"
+            );
             report.work_rounds += 1;
         }
         report.acknowledged += acked_now;
-        let store = open(path.clone()).await.unwrap_or_else(|e| {
-            panic!("round {round}: reopening after SIGKILL failed: {e}")
-        });
+        let store = open(path.clone())
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: reopening after SIGKILL failed: {e}"));
         let found = verify(&store, &acked_imports, &acked_sets, round).await;
         report.kills = round + 1;
         report.batches += found.batches;
@@ -265,7 +270,9 @@ async fn verify<B: PinState + Publisher>(
     let mut torn = 0;
     for (tag, count) in &batches {
         if *count != IMPORT_BATCH as u64 {
-            eprintln!("round {round}: import batch {tag:?} holds {count} pins, not {IMPORT_BATCH}: torn");
+            eprintln!(
+                "round {round}: import batch {tag:?} holds {count} pins, not {IMPORT_BATCH}: torn"
+            );
             torn += 1;
         }
     }
@@ -277,7 +284,9 @@ async fn verify<B: PinState + Publisher>(
         if missing.is_empty() {
             acked_present += 1;
         } else {
-            eprintln!("round {round}: import {id} was acknowledged but batches {missing:?} are not whole");
+            eprintln!(
+                "round {round}: import {id} was acknowledged but batches {missing:?} are not whole"
+            );
         }
     }
     let objects: Vec<_> = Publisher::list(store, "kill/")
@@ -287,16 +296,23 @@ async fn verify<B: PinState + Publisher>(
     let mut sets: BTreeMap<SetName, usize> = BTreeMap::new();
     for meta in &objects {
         *sets.entry(meta.key.set.clone()).or_default() += 1;
-        let bytes = Publisher::get(store, &meta.key)
-            .await
-            .unwrap_or_else(|e| panic!("round {round}: object {} is listed but unreadable: {e}", meta.key));
-        assert_eq!(pinvault_core::publish::sha256(&bytes), meta.sha256, "round {round}: {} bytes differ", meta.key);
+        let bytes = Publisher::get(store, &meta.key).await.unwrap_or_else(|e| {
+            panic!("round {round}: object {} is listed but unreadable: {e}", meta.key)
+        });
+        assert_eq!(
+            pinvault_core::publish::sha256(&bytes),
+            meta.sha256,
+            "round {round}: {} bytes differ",
+            meta.key
+        );
     }
     for name in acked_sets {
         let set = SetName::new(name.as_str()).expect("the child names sets validly");
         match store.publication(&set).await {
             Ok(p) if p.objects.len() == expected_objects(name) => acked_present += 1,
-            Ok(p) => eprintln!("round {round}: set {name} has {} objects in its record", p.objects.len()),
+            Ok(p) => {
+                eprintln!("round {round}: set {name} has {} objects in its record", p.objects.len())
+            }
             Err(e) => eprintln!("round {round}: set {name} was acknowledged but is missing: {e}"),
         }
     }
@@ -325,7 +341,8 @@ where
     Fut: Future<Output = Result<B>>,
     B: PinState + Publisher + 'static,
 {
-    let store = open(dir.clone()).await.unwrap_or_else(|e| panic!("child: open {}: {e}", dir.display()));
+    let store =
+        open(dir.clone()).await.unwrap_or_else(|e| panic!("child: open {}: {e}", dir.display()));
     let mut rng = Rng(seed);
     let mut out = std::io::stdout().lock();
     loop {
@@ -348,7 +365,9 @@ where
             let mut input = String::new();
             for i in 0..IMPORT_PINS {
                 let mut pin = fixtures::plain_pin(first + i);
-                pin.options.metadata.insert(BATCH_TAG.into(), format!("{id}-{}", i / IMPORT_BATCH as u64));
+                pin.options
+                    .metadata
+                    .insert(BATCH_TAG.into(), format!("{id}-{}", i / IMPORT_BATCH as u64));
                 input.push_str(&ndjson::encode_pin_json(&pin));
                 input.push('\n');
             }
@@ -363,4 +382,3 @@ where
         }
     }
 }
-

@@ -43,7 +43,11 @@ pub fn write_format_1<E: KvEngine>(engine: &E) {
         value: layout::FORMAT_PINS_ONLY.to_be_bytes().to_vec(),
     }];
     for (pin, bytes) in fixture_pins() {
-        writes.push(KvWrite::Put { table: Table::Pins, key: pin.cid.to_bytes(), value: bytes.to_vec() });
+        writes.push(KvWrite::Put {
+            table: Table::Pins,
+            key: pin.cid.to_bytes(),
+            value: bytes.to_vec(),
+        });
     }
     engine.write(writes).expect("writing the format-1 fixture");
 }

@@ -351,7 +351,10 @@ pub async fn list_shows_published_in_key_order(h: &dyn Harness) {
 
 /// `name` is refused as a set name and as an object name, with `InvalidInput`.
 fn assert_name_refused(name: &str) {
-    assert!(matches!(SetName::new(name), Err(Error::InvalidInput { .. })), "SetName accepted {name:?}");
+    assert!(
+        matches!(SetName::new(name), Err(Error::InvalidInput { .. })),
+        "SetName accepted {name:?}"
+    );
     assert!(
         matches!(ObjectName::new(name), Err(Error::InvalidInput { .. })),
         "ObjectName accepted {name:?}"
@@ -423,7 +426,9 @@ pub async fn hostile_names_are_refused(h: &dyn Harness) {
 /// carrying bidirectional or invisible formatting characters are refused (`core/src/name.rs`).
 /// An NFC name with non-ASCII characters round-trips byte for byte through the backend.
 pub async fn names_have_one_spelling(h: &dyn Harness) {
-    for name in ["caf\u{65}\u{301}", "cafe\u{301}/x", "report\u{202E}fdp.exe", "a\u{2066}b", "zero\u{200B}"] {
+    for name in
+        ["caf\u{65}\u{301}", "cafe\u{301}/x", "report\u{202E}fdp.exe", "a\u{2066}b", "zero\u{200B}"]
+    {
         assert_name_refused(name);
     }
     let s = fresh(h).await;
@@ -467,7 +472,8 @@ pub async fn publish_helper_leaves_nothing_staged_on_failure(h: &dyn Harness) {
         );
         return;
     }
-    let published = must(p.publish(&set("helper"), objects("a"), Bytes::from_static(b"m")).await, "publish");
+    let published =
+        must(p.publish(&set("helper"), objects("a"), Bytes::from_static(b"m")).await, "publish");
     assert_eq!(published.objects.len(), NAMES.len());
     assert_published(p, "helper", &NAMES, "a", b"m", "publish").await;
     expect_err(
@@ -488,7 +494,10 @@ pub async fn publish_helper_leaves_nothing_staged_on_failure(h: &dyn Harness) {
         expect_err(p.publication(&set("helper-2")).await, "NotFound", "the failed set");
     }
     let swept = must(p.sweep(chrono::Utc::now() + chrono::Duration::seconds(60)).await, "sweep");
-    assert_eq!(swept.removed, 0, "a failed publish must abort what it staged, leaving sweep nothing");
+    assert_eq!(
+        swept.removed, 0,
+        "a failed publish must abort what it staged, leaving sweep nothing"
+    );
 }
 
 /// An object above `max_object_size` is refused with `InvalidInput` and nothing is staged;

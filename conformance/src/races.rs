@@ -12,9 +12,9 @@ use bytes::Bytes;
 use pinvault_core::{Batch, Error, PinState, Precondition, Version};
 
 use crate::batch::multi_op_declared;
-use crate::preconditions::conditional_writes_declared;
 use crate::fixtures::{cid, full_pin, renamed, set};
 use crate::harness::{fresh, must, outcome, Harness};
+use crate::preconditions::conditional_writes_declared;
 use crate::publication::{assert_published, publication_declared, stage_all};
 
 const WRITERS: usize = 8;

@@ -112,28 +112,19 @@ fn marker_json(marker: &Marker) -> String {
 }
 
 fn read_marker(dir: &Path) -> Marker {
-    store_dir::read_marker(dir)
-        .expect("read the marker")
-        .expect("the store has a marker")
+    store_dir::read_marker(dir).expect("read the marker").expect("the store has a marker")
 }
 
 async fn open_ok(o: &dyn DirOpener, path: &Path, mode: OpenMode) -> Arc<dyn PinState> {
-    o.open(path, mode).await.unwrap_or_else(|e| {
-        panic!(
-            "{}: opening {} in {mode:?}: {e}",
-            o.backend(),
-            path.display()
-        )
-    })
+    o.open(path, mode)
+        .await
+        .unwrap_or_else(|e| panic!("{}: opening {} in {mode:?}: {e}", o.backend(), path.display()))
 }
 
 /// Makes a store with one pin at `path`, and closes it.
 async fn store_with_a_pin(o: &dyn DirOpener, path: &Path) {
     let store = open_ok(o, path, OpenMode::CreateIfMissing).await;
-    store
-        .put(full_pin(1), Precondition::Absent)
-        .await
-        .expect("put");
+    store.put(full_pin(1), Precondition::Absent).await.expect("put");
 }
 
 /// Asserts that both modes refuse `dir` with `ForeignStore` whose message contains `expected`,
@@ -155,21 +146,12 @@ async fn assert_foreign(o: &dyn DirOpener, dir: &Path, expected: &str) {
                     o.backend()
                 );
             }
-            Err(other) => panic!(
-                "{}: {mode:?} must be ForeignStore ({expected}), got {other}",
-                o.backend()
-            ),
-            Ok(_) => panic!(
-                "{}: {mode:?} opened a directory holding {expected}",
-                o.backend()
-            ),
+            Err(other) => {
+                panic!("{}: {mode:?} must be ForeignStore ({expected}), got {other}", o.backend())
+            }
+            Ok(_) => panic!("{}: {mode:?} opened a directory holding {expected}", o.backend()),
         }
-        assert_eq!(
-            snapshot(dir),
-            before,
-            "{}: a refused open must write nothing",
-            o.backend()
-        );
+        assert_eq!(snapshot(dir), before, "{}: a refused open must write nothing", o.backend());
     }
 }
 
@@ -185,19 +167,12 @@ pub async fn create_writes_the_marker(o: &dyn DirOpener) {
     assert_eq!(marker.pinvault_store, store_dir::MARKER_SCHEMA);
     assert!(marker.store_id.len() == 32 && marker.store_id.bytes().all(|b| b.is_ascii_hexdigit()));
     let store = open_ok(o, &path, OpenMode::MustExist).await;
-    assert!(
-        store.has(&full_pin(1).cid).await.expect("has"),
-        "the pin survives reopen"
-    );
+    assert!(store.has(&full_pin(1).cid).await.expect("has"), "the pin survives reopen");
     drop(store);
     assert_eq!(read_marker(&path), marker, "the marker is written once");
     let other = tmp.path().join("other");
     store_with_a_pin(o, &other).await;
-    assert_ne!(
-        read_marker(&other).store_id,
-        marker.store_id,
-        "store ids are random"
-    );
+    assert_ne!(read_marker(&other).store_id, marker.store_id, "store ids are random");
 }
 
 /// `MustExist` refuses a missing or empty directory with `NoStore` and creates nothing.
@@ -206,25 +181,15 @@ pub async fn must_exist_refuses_a_missing_store(o: &dyn DirOpener) {
     let missing = tmp.path().join("no/such/dir");
     match o.open(&missing, OpenMode::MustExist).await {
         Err(Error::NoStore { path }) => assert_eq!(path, missing),
-        Err(other) => panic!(
-            "{}: a missing store must be NoStore, got {other}",
-            o.backend()
-        ),
+        Err(other) => panic!("{}: a missing store must be NoStore, got {other}", o.backend()),
         Ok(_) => panic!("{}: MustExist opened a missing store", o.backend()),
     }
-    assert!(
-        !tmp.path().join("no").exists(),
-        "{}: MustExist created a directory",
-        o.backend()
-    );
+    assert!(!tmp.path().join("no").exists(), "{}: MustExist created a directory", o.backend());
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).expect("mkdir");
     match o.open(&empty, OpenMode::MustExist).await {
         Err(Error::NoStore { .. }) => {}
-        Err(other) => panic!(
-            "{}: an empty directory must be NoStore, got {other}",
-            o.backend()
-        ),
+        Err(other) => panic!("{}: an empty directory must be NoStore, got {other}", o.backend()),
         Ok(_) => panic!("{}: MustExist opened an empty directory", o.backend()),
     }
     assert!(
@@ -254,12 +219,7 @@ pub async fn other_backends_markers_are_refused(o: &dyn DirOpener) {
             origin: Origin::Created,
         };
         std::fs::write(dir.join(MARKER), marker_json(&marker)).expect("write marker");
-        assert_foreign(
-            o,
-            &dir,
-            &format!("{} (PINVAULT-STORE", store_dir::a_store(other)),
-        )
-        .await;
+        assert_foreign(o, &dir, &format!("{} (PINVAULT-STORE", store_dir::a_store(other))).await;
     }
 }
 
@@ -276,10 +236,7 @@ pub async fn other_backends_legacy_stores_are_refused(o: &dyn DirOpener) {
         assert_foreign(
             o,
             &dir,
-            &format!(
-                "{} made before store markers",
-                store_dir::a_store(layout.backend)
-            ),
+            &format!("{} made before store markers", store_dir::a_store(layout.backend)),
         )
         .await;
     }
@@ -308,22 +265,12 @@ pub async fn legacy_store_is_adopted(o: &dyn DirOpener) {
     store_with_a_pin(o, &path).await;
     std::fs::remove_file(path.join(MARKER)).expect("remove the marker");
     let store = open_ok(o, &path, OpenMode::MustExist).await;
-    assert!(
-        store.has(&full_pin(1).cid).await.expect("has"),
-        "the adopted store keeps its pins"
-    );
+    assert!(store.has(&full_pin(1).cid).await.expect("has"), "the adopted store keeps its pins");
     drop(store);
     let marker = read_marker(&path);
-    assert_eq!(
-        (marker.backend.as_str(), marker.origin),
-        (o.backend(), Origin::Adopted)
-    );
+    assert_eq!((marker.backend.as_str(), marker.origin), (o.backend(), Origin::Adopted));
     drop(open_ok(o, &path, OpenMode::MustExist).await);
-    assert_eq!(
-        read_marker(&path),
-        marker,
-        "adoption writes the marker once"
-    );
+    assert_eq!(read_marker(&path), marker, "adoption writes the marker once");
 }
 
 /// A marked store whose engine files are gone (`pins.log`, `CURRENT`, `conf`/`db`) is
@@ -346,17 +293,9 @@ pub async fn marked_store_without_its_data_is_corrupt(o: &dyn DirOpener) {
         match o.open(&path, mode).await {
             Err(Error::Corrupt { reason, .. }) => assert!(reason.contains("missing"), "{reason}"),
             Err(other) => panic!("{}: {mode:?} must be Corrupt, got {other}", o.backend()),
-            Ok(_) => panic!(
-                "{}: {mode:?} opened a store whose data is gone",
-                o.backend()
-            ),
+            Ok(_) => panic!("{}: {mode:?} opened a store whose data is gone", o.backend()),
         }
-        assert_eq!(
-            snapshot(&path),
-            before,
-            "{}: nothing re-created",
-            o.backend()
-        );
+        assert_eq!(snapshot(&path), before, "{}: nothing re-created", o.backend());
     }
 }
 
@@ -386,11 +325,7 @@ pub async fn path_under_a_file_is_not_a_directory(o: &dyn DirOpener) {
     for path in [file.clone(), file.join("store"), file.join("a/store")] {
         for mode in [OpenMode::CreateIfMissing, OpenMode::MustExist] {
             match o.open(&path, mode).await {
-                Err(Error::Path {
-                    problem: PathProblem::NotADirectory,
-                    path: at,
-                    ..
-                }) => {
+                Err(Error::Path { problem: PathProblem::NotADirectory, path: at, .. }) => {
                     assert_eq!(at, path)
                 }
                 Err(other) => panic!(
@@ -403,11 +338,7 @@ pub async fn path_under_a_file_is_not_a_directory(o: &dyn DirOpener) {
         }
     }
     assert_eq!(std::fs::read(&file).expect("read"), b"a regular file");
-    assert_eq!(
-        snapshot(tmp.path()).len(),
-        1,
-        "nothing written beside the file"
-    );
+    assert_eq!(snapshot(tmp.path()).len(), 1, "nothing written beside the file");
 }
 
 /// Defines one `#[tokio::test]` per store directory check for the [`DirOpener`] built by

@@ -148,20 +148,24 @@ pub async fn verify_views(state: &dyn PinState) -> Result<ViewReport> {
             report.problem(format!("pins_by_peer({peer}) misses {cid}, which is allocated to it"));
         }
         for cid in seen.difference(expected) {
-            report.problem(format!("pins_by_peer({peer}) yields {cid}, which is not allocated to it"));
+            report.problem(format!(
+                "pins_by_peer({peer}) yields {cid}, which is not allocated to it"
+            ));
         }
     }
 
     let bound = match expiring.last() {
-        Some((latest, cid)) => latest.checked_add_signed(TimeDelta::seconds(1)).ok_or_else(|| {
-            Error::corrupt(
-                format!("pin {cid}"),
-                format!(
+        Some((latest, cid)) => {
+            latest.checked_add_signed(TimeDelta::seconds(1)).ok_or_else(|| {
+                Error::corrupt(
+                    format!("pin {cid}"),
+                    format!(
                     "expire_at {latest} is too close to the latest representable time to bound \
                      the expiry queue after it"
                 ),
-            )
-        })?,
+                )
+            })?
+        }
         None => Utc::now() + TimeDelta::days(1),
     };
     let mut listed = Vec::new();
@@ -180,7 +184,8 @@ pub async fn verify_views(state: &dyn PinState) -> Result<ViewReport> {
         report.problem(format!("expiring_before misses {cid} (expires {at})"));
     }
     for (at, cid) in listed_set.difference(&expiring) {
-        report.problem(format!("expiring_before yields {cid} at {at}, which the pin does not have"));
+        report
+            .problem(format!("expiring_before yields {cid} at {at}, which the pin does not have"));
     }
     Ok(report)
 }

@@ -51,7 +51,9 @@ impl BatchOp {
     /// This op's precondition.
     pub fn precondition(&self) -> &Precondition {
         match self {
-            BatchOp::Put { precondition, .. } | BatchOp::Remove { precondition, .. } => precondition,
+            BatchOp::Put { precondition, .. } | BatchOp::Remove { precondition, .. } => {
+                precondition
+            }
         }
     }
 }

@@ -88,7 +88,8 @@ fn unavailable(held: &Held, wait: Duration, waited: Duration) -> Error {
 mod tests {
     use super::*;
 
-    const FAST: Backoff = Backoff { first: Duration::from_millis(1), longest: Duration::from_millis(4) };
+    const FAST: Backoff =
+        Backoff { first: Duration::from_millis(1), longest: Duration::from_millis(4) };
 
     fn held() -> Held {
         Held::new("fs store /s", Path::new("/s/LOCK"), "another process")
@@ -109,14 +110,18 @@ mod tests {
         let e = retry_while_held::<()>(Duration::from_millis(20), FAST, || Ok(Err(held())))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("/s/LOCK") && e.contains("another process") && e.contains("waiting"), "{e}");
+        assert!(
+            e.contains("/s/LOCK") && e.contains("another process") && e.contains("waiting"),
+            "{e}"
+        );
         let e = retry_while_held::<()>(Duration::ZERO, FAST, || Ok(Err(held()))).unwrap_err();
         assert!(e.to_string().contains("--lock-timeout"), "{e}");
     }
 
     #[test]
     fn an_error_stops_the_wait() {
-        let e = retry_while_held::<()>(Duration::from_secs(5), FAST, || Err(Error::invalid("x", "y")));
+        let e =
+            retry_while_held::<()>(Duration::from_secs(5), FAST, || Err(Error::invalid("x", "y")));
         assert!(matches!(e, Err(Error::InvalidInput { .. })));
     }
 }

@@ -187,10 +187,28 @@ mod tests {
     fn refuses_hostile_names() {
         let long = "x".repeat(MAX_NAME_BYTES + 1);
         for bad in [
-            "", "/etc/passwd", "../x", "a/../../x", "a/./b", "..", ".", "a//b", "a/", "nul\0byte",
-            "tab\there", "back\\slash", "_pinvault/manifest", "a/_pinvault_staging", long.as_str(),
-            "cafe\u{301}", "a/\u{202E}gpj.exe", "in\u{2066}visible", "zero\u{200B}width", "\u{FEFF}bom",
-            "soft\u{AD}hyphen", "mark\u{200F}",
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/./b",
+            "..",
+            ".",
+            "a//b",
+            "a/",
+            "nul\0byte",
+            "tab\there",
+            "back\\slash",
+            "_pinvault/manifest",
+            "a/_pinvault_staging",
+            long.as_str(),
+            "cafe\u{301}",
+            "a/\u{202E}gpj.exe",
+            "in\u{2066}visible",
+            "zero\u{200B}width",
+            "\u{FEFF}bom",
+            "soft\u{AD}hyphen",
+            "mark\u{200F}",
         ] {
             assert!(
                 matches!(ObjectName::new(bad), Err(Error::InvalidInput { .. })),

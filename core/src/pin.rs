@@ -43,7 +43,8 @@ pub enum PinType {
 
 impl PinType {
     /// The four pin types ipfs-cluster gives a meaning to, in wire order.
-    pub const ALL: [PinType; 4] = [PinType::Data, PinType::Meta, PinType::ClusterDag, PinType::Shard];
+    pub const ALL: [PinType; 4] =
+        [PinType::Data, PinType::Meta, PinType::ClusterDag, PinType::Shard];
 
     /// The protobuf enum value (log2 of the Go flag).
     pub fn wire_value(self) -> i32 {
@@ -213,8 +214,9 @@ impl FromStr for PeerId {
                 .map_err(|e| Error::invalid("peer id", format!("{s:?} is not base58: {e}")))?;
             return PeerId::from_bytes(&bytes);
         }
-        let cid = Cid::try_from(s)
-            .map_err(|e| Error::invalid("peer id", format!("{s:?} is neither base58 nor a CID: {e}")))?;
+        let cid = Cid::try_from(s).map_err(|e| {
+            Error::invalid("peer id", format!("{s:?} is neither base58 nor a CID: {e}"))
+        })?;
         if cid.codec() != 0x72 {
             return Err(Error::invalid("peer id", format!("CID {s} is not a libp2p-key")));
         }

@@ -150,10 +150,7 @@ impl Marker {
     fn new(backend: &str, format: u32, origin: Origin) -> Result<Marker> {
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(|e| {
-            Error::backend(
-                "store_dir",
-                io::Error::other(format!("no random store id: {e}")),
-            )
+            Error::backend("store_dir", io::Error::other(format!("no random store id: {e}")))
         })?;
         Ok(Marker {
             pinvault_store: MARKER_SCHEMA,
@@ -203,20 +200,9 @@ pub const LEGACY_LAYOUTS: &[Layout] = &[
     Layout {
         backend: "rocksdb",
         defining: &["CURRENT"],
-        scaffold: &[
-            "LOCK",
-            "LOG",
-            "LOG.old.*",
-            "IDENTITY",
-            "MANIFEST-000001",
-            "*.dbtmp",
-        ],
+        scaffold: &["LOCK", "LOG", "LOG.old.*", "IDENTITY", "MANIFEST-000001", "*.dbtmp"],
     },
-    Layout {
-        backend: "sled",
-        defining: &["conf", "db"],
-        scaffold: &["blobs"],
-    },
+    Layout { backend: "sled", defining: &["conf", "db"], scaffold: &["blobs"] },
 ];
 
 /// The legacy layout of `backend`, if it had stores before markers.
@@ -309,17 +295,12 @@ impl Claim {
 /// directory `dir` in `mode`, by the rule in the module docs. Creates the directory (and
 /// nothing else) for a new store in [`OpenMode::CreateIfMissing`]; never writes otherwise.
 pub fn claim(dir: &Path, backend: &'static str, format: u32, mode: OpenMode) -> Result<Claim> {
-    let claim = |state| Claim {
-        path: dir.to_path_buf(),
-        backend,
-        format,
-        state,
-    };
+    let claim = |state| Claim { path: dir.to_path_buf(), backend, format, state };
     match inspect(dir, backend)? {
         Contents::Missing => match mode {
-            OpenMode::MustExist | OpenMode::ReadOnly => Err(Error::NoStore {
-                path: dir.to_path_buf(),
-            }),
+            OpenMode::MustExist | OpenMode::ReadOnly => {
+                Err(Error::NoStore { path: dir.to_path_buf() })
+            }
             OpenMode::CreateIfMissing => {
                 create_dir(dir, backend)?;
                 Ok(claim(State::New))
@@ -329,25 +310,18 @@ pub fn claim(dir: &Path, backend: &'static str, format: u32, mode: OpenMode) -> 
             let found: Vec<(&Layout, Vec<&String>)> = LEGACY_LAYOUTS
                 .iter()
                 .filter_map(|l| {
-                    let hits: Vec<&String> = names
-                        .iter()
-                        .filter(|n| l.defining.iter().any(|p| matches(p, n)))
-                        .collect();
+                    let hits: Vec<&String> =
+                        names.iter().filter(|n| l.defining.iter().any(|p| matches(p, n))).collect();
                     (!hits.is_empty()).then_some((l, hits))
                 })
                 .collect();
-            let foreign = |found: String| Error::ForeignStore {
-                path: dir.to_path_buf(),
-                backend,
-                found,
-            };
+            let foreign =
+                |found: String| Error::ForeignStore { path: dir.to_path_buf(), backend, found };
             match found.as_slice() {
                 [] => {
                     let scaffold = layout(backend).map_or(&[][..], |l| l.scaffold);
-                    let unknown: Vec<&String> = names
-                        .iter()
-                        .filter(|n| !scaffold.iter().any(|p| matches(p, n)))
-                        .collect();
+                    let unknown: Vec<&String> =
+                        names.iter().filter(|n| !scaffold.iter().any(|p| matches(p, n))).collect();
                     if !unknown.is_empty() {
                         return Err(foreign(format!(
                             "files pinvault did not write and no {MARKER} marker ({})",
@@ -355,9 +329,9 @@ pub fn claim(dir: &Path, backend: &'static str, format: u32, mode: OpenMode) -> 
                         )));
                     }
                     match mode {
-                        OpenMode::MustExist | OpenMode::ReadOnly => Err(Error::NoStore {
-                            path: dir.to_path_buf(),
-                        }),
+                        OpenMode::MustExist | OpenMode::ReadOnly => {
+                            Err(Error::NoStore { path: dir.to_path_buf() })
+                        }
                         OpenMode::CreateIfMissing => Ok(claim(State::New)),
                     }
                 }
@@ -380,10 +354,8 @@ pub fn claim(dir: &Path, backend: &'static str, format: u32, mode: OpenMode) -> 
         Contents::Marked(marker) => {
             check_marker(dir, &marker, backend, format)?;
             if let Some(l) = layout(backend) {
-                let has_data = l
-                    .defining
-                    .iter()
-                    .any(|name| fs::symlink_metadata(dir.join(name)).is_ok());
+                let has_data =
+                    l.defining.iter().any(|name| fs::symlink_metadata(dir.join(name)).is_ok());
                 if !has_data {
                     return Err(Error::corrupt(
                         dir.display().to_string(),
@@ -410,16 +382,10 @@ pub fn read_marker(dir: &Path) -> Result<Option<Marker>> {
         Err(e) => return Err(io_error(&path, "store_dir", e)),
     };
     if !meta.is_file() {
-        return Err(Error::corrupt(
-            location,
-            "the store marker is not a regular file",
-        ));
+        return Err(Error::corrupt(location, "the store marker is not a regular file"));
     }
     if meta.len() > MARKER_LIMIT {
-        return Err(Error::corrupt(
-            location,
-            format!("{} bytes: not a store marker", meta.len()),
-        ));
+        return Err(Error::corrupt(location, format!("{} bytes: not a store marker", meta.len())));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     File::open(&path)
@@ -510,10 +476,7 @@ fn list(names: &[&String]) -> String {
 /// naming the path.
 fn io_error(path: &Path, backend: &'static str, e: io::Error) -> Error {
     Error::from_path_io(path, e).unwrap_or_else(|e| {
-        Error::backend(
-            backend,
-            io::Error::new(e.kind(), format!("{}: {e}", path.display())),
-        )
+        Error::backend(backend, io::Error::new(e.kind(), format!("{}: {e}", path.display())))
     })
 }
 
@@ -568,10 +531,7 @@ fn write_marker(dir: &Path, marker: &Marker, backend: &'static str) -> Result<Ma
         return Ok(marker.clone());
     }
     let theirs = read_marker(dir)?.ok_or_else(|| {
-        Error::corrupt(
-            path.display().to_string(),
-            "the store marker vanished while written",
-        )
+        Error::corrupt(path.display().to_string(), "the store marker vanished while written")
     })?;
     check_marker(dir, &theirs, backend, marker.format)?;
     Ok(theirs)
@@ -602,10 +562,7 @@ mod tests {
         assert!(!root.path().join("a").exists(), "MustExist creates nothing");
         let claimed = claim(&dir, "fs", FORMAT, OpenMode::CreateIfMissing).expect("claim");
         assert!(claimed.is_new() && dir.is_dir());
-        assert!(
-            read_marker(&dir).expect("read").is_none(),
-            "no marker before commit"
-        );
+        assert!(read_marker(&dir).expect("read").is_none(), "no marker before commit");
         touch(&dir, "pins.log");
         let marker = claimed.commit().expect("commit");
         assert_eq!(
@@ -616,11 +573,7 @@ mod tests {
         assert_eq!(read_marker(&dir).expect("read"), Some(marker.clone()));
         let again = claim(&dir, "fs", FORMAT, OpenMode::MustExist).expect("reopen");
         assert!(!again.is_new() && !again.is_adoption());
-        assert_eq!(
-            again.commit().expect("commit"),
-            marker,
-            "a marker is written once"
-        );
+        assert_eq!(again.commit().expect("commit"), marker, "a marker is written once");
         let leftovers: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -648,9 +601,7 @@ mod tests {
                 claim(&dir, backend, FORMAT, OpenMode::MustExist),
                 Err(Error::NoStore { .. })
             ));
-            assert!(claim(&dir, backend, FORMAT, OpenMode::CreateIfMissing)
-                .unwrap()
-                .is_new());
+            assert!(claim(&dir, backend, FORMAT, OpenMode::CreateIfMissing).unwrap().is_new());
         }
     }
 
@@ -675,11 +626,7 @@ mod tests {
                 "files pinvault did not write and no PINVAULT-STORE marker (notes.txt, photo.jpg)",
             ),
             ("rocksdb", &["staging"], "files pinvault did not write"),
-            (
-                "sled",
-                &["pins.log", "CURRENT"],
-                "files of several backends' stores",
-            ),
+            ("sled", &["pins.log", "CURRENT"], "files of several backends' stores"),
         ];
         for (i, (backend, files, expected)) in cases.iter().enumerate() {
             let dir = root.path().join(format!("case-{i}"));
@@ -692,28 +639,21 @@ mod tests {
                     Err(e @ Error::ForeignStore { .. }) => {
                         assert!(e.to_string().contains(expected), "{e}");
                         assert!(
-                            e.to_string()
-                                .contains(&format!("is not {}", a_store(backend))),
+                            e.to_string().contains(&format!("is not {}", a_store(backend))),
                             "{e}"
                         );
                     }
                     other => panic!("{backend} {files:?}: {other:?}"),
                 }
             }
-            assert_eq!(
-                fs::read_dir(&dir).unwrap().count(),
-                files.len(),
-                "nothing written"
-            );
+            assert_eq!(fs::read_dir(&dir).unwrap().count(), files.len(), "nothing written");
         }
         let many = root.path().join("many");
         fs::create_dir(&many).unwrap();
         for i in 0..8 {
             touch(&many, &format!("f{i}"));
         }
-        let e = claim(&many, "fs", FORMAT, OpenMode::CreateIfMissing)
-            .unwrap_err()
-            .to_string();
+        let e = claim(&many, "fs", FORMAT, OpenMode::CreateIfMissing).unwrap_err().to_string();
         assert!(e.contains("f0, f1, f2, f3, f4 and 3 more"), "{e}");
     }
 
@@ -730,10 +670,7 @@ mod tests {
         match claim(&dir, "fs", FORMAT, OpenMode::CreateIfMissing) {
             Err(e @ Error::ForeignStore { .. }) => {
                 let text = e.to_string();
-                assert!(
-                    text.contains("a rocksdb store (PINVAULT-STORE: format 1"),
-                    "{text}"
-                );
+                assert!(text.contains("a rocksdb store (PINVAULT-STORE: format 1"), "{text}");
                 assert!(text.contains(&marker.store_id), "{text}");
             }
             other => panic!("{other:?}"),
@@ -750,11 +687,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         touch(&dir, "CURRENT");
-        let newer = serde_json::to_string(&Marker {
-            pinvault_store: 2,
-            ..marker.clone()
-        })
-        .unwrap();
+        let newer = serde_json::to_string(&Marker { pinvault_store: 2, ..marker.clone() }).unwrap();
         fs::write(dir.join(MARKER), newer).unwrap();
         assert!(matches!(
             claim(&dir, "rocksdb", FORMAT, OpenMode::MustExist),
@@ -776,9 +709,7 @@ mod tests {
         fs::remove_dir(dir.join(MARKER)).unwrap();
         fs::write(dir.join(MARKER), extended.to_string()).unwrap();
         assert_eq!(
-            claim(&dir, "rocksdb", FORMAT, OpenMode::MustExist)
-                .unwrap()
-                .marker(),
+            claim(&dir, "rocksdb", FORMAT, OpenMode::MustExist).unwrap().marker(),
             Some(&marker)
         );
     }
@@ -791,11 +722,9 @@ mod tests {
         for dir in [file.clone(), file.join("store"), file.join("a/store")] {
             for mode in [OpenMode::CreateIfMissing, OpenMode::MustExist] {
                 match claim(&dir, "sled", FORMAT, mode) {
-                    Err(Error::Path {
-                        problem: PathProblem::NotADirectory,
-                        path,
-                        ..
-                    }) => assert_eq!(path, dir),
+                    Err(Error::Path { problem: PathProblem::NotADirectory, path, .. }) => {
+                        assert_eq!(path, dir)
+                    }
                     other => panic!("{}: {other:?}", dir.display()),
                 }
             }
@@ -828,14 +757,8 @@ mod tests {
             .collect();
         touch(&dir, "pins.log");
         let markers: Vec<Marker> = std::thread::scope(|s| {
-            let handles: Vec<_> = claims
-                .into_iter()
-                .map(|c| s.spawn(move || c.commit()))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap().expect("commit"))
-                .collect()
+            let handles: Vec<_> = claims.into_iter().map(|c| s.spawn(move || c.commit())).collect();
+            handles.into_iter().map(|h| h.join().unwrap().expect("commit")).collect()
         });
         assert!(markers.windows(2).all(|w| w[0] == w[1]), "{markers:?}");
         assert_eq!(read_marker(&dir).unwrap().as_ref(), markers.first());

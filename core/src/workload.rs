@@ -112,7 +112,10 @@ pub async fn run(
     let started = Instant::now();
     let listed = state.list(None).try_fold(0u64, |c, _| async move { Ok(c + 1) }).await?;
     if listed != spec.pins {
-        return Err(Error::corrupt("workload", format!("listed {listed} pins, imported {}", spec.pins)));
+        return Err(Error::corrupt(
+            "workload",
+            format!("listed {listed} pins, imported {}", spec.pins),
+        ));
     }
     progress.advance(listed, 0);
     phases.push(Phase { name: "list", ops: listed, elapsed: started.elapsed() });
@@ -135,7 +138,8 @@ pub async fn run(
     phases.push(Phase { name: "update", ops: spec.ops, elapsed: started.elapsed() });
 
     // Removes take distinct pins: a stride coprime with the count visits each at most once.
-    let stride = (1..spec.pins).rev().find(|s| gcd(*s, spec.pins) == 1 && *s > spec.pins / 2).unwrap_or(1);
+    let stride =
+        (1..spec.pins).rev().find(|s| gcd(*s, spec.pins) == 1 && *s > spec.pins / 2).unwrap_or(1);
     let started = Instant::now();
     for i in 0..spec.ops {
         state.remove(&pin((i * stride) % spec.pins).cid, Precondition::Any).await?;

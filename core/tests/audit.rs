@@ -143,7 +143,10 @@ async fn verify_views_accepts_the_model_and_finds_a_hidden_row() {
     let report = audit::verify_views(&broken).await.unwrap();
     // cid(4) is allocated to peer(1) and peer(10): both views miss it.
     assert_eq!(report.problem_count, 2, "{report:?}");
-    assert!(report.problems.iter().all(|p| p.contains("misses") && p.contains(&cid(4).to_string())));
+    assert!(report
+        .problems
+        .iter()
+        .all(|p| p.contains("misses") && p.contains(&cid(4).to_string())));
 }
 
 #[tokio::test]
@@ -159,7 +162,10 @@ async fn copy_resumes_from_its_checkpoint_and_respects_the_batch_limit() {
         *saved.lock().unwrap() = Some((cursor.clone(), copied));
         calls += 1;
         if calls == 3 {
-            return Err(Error::Unavailable { reason: "interrupted".into(), outcome_unknown: false });
+            return Err(Error::Unavailable {
+                reason: "interrupted".into(),
+                outcome_unknown: false,
+            });
         }
         Ok(())
     };
@@ -173,10 +179,9 @@ async fn copy_resumes_from_its_checkpoint_and_respects_the_batch_limit() {
 
     // Resumed from the checkpoint, it copies the rest exactly once.
     let mut ignore = |_: &Cursor, _: u64| Ok(());
-    let summary =
-        audit::copy(&source, &destination, Some(cursor), 1000, &mut ignore, &NoProgress)
-            .await
-            .unwrap();
+    let summary = audit::copy(&source, &destination, Some(cursor), 1000, &mut ignore, &NoProgress)
+        .await
+        .unwrap();
     assert_eq!((summary.pins, summary.batches), (65, 7));
     assert_eq!(destination.largest_batch.load(Ordering::Relaxed), 10, "lowered to the limit");
     assert_eq!(audit::digest(&destination).await.unwrap(), audit::digest(&source).await.unwrap());

@@ -291,7 +291,10 @@ fn ndjson_escapes_strings_and_trims_fractions_like_go() {
 fn ndjson_reads_what_go_reads() {
     // Only a CID: Go's zero values, so the bad type and depth 0 (a direct pin).
     let pin = decode_pin_json(format!(r#"{{"cid":"{CID_V0}"}}"#)).unwrap();
-    assert_eq!((pin.pin_type, pin.max_depth, pin.options.mode), (PinType::Bad, 0, PinMode::Recursive));
+    assert_eq!(
+        (pin.pin_type, pin.max_depth, pin.options.mode),
+        (PinType::Bad, 0, PinMode::Recursive)
+    );
     // Keys in any case, the last of a repeated key, metadata objects merged, nulls that leave
     // numbers and strings alone, values spread over lines, times with an offset.
     let json = format!(
@@ -303,7 +306,8 @@ fn ndjson_reads_what_go_reads() {
     assert_eq!(pin.cid, cid(CID_V1));
     assert_eq!(pin.pin_type, PinType::Meta);
     assert_eq!((pin.options.name.as_str(), pin.max_depth, pin.options.shard_size), ("a", 3, 7));
-    let metadata: Vec<_> = pin.options.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let metadata: Vec<_> =
+        pin.options.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(metadata, [("x", "1"), ("y", "")]);
     assert_eq!(pin.timestamp, at(1_714_979_289));
     // `type` null is Go's AllType, which ipfs-cluster stores as a shard pin; unknown names are
@@ -326,7 +330,13 @@ fn ndjson_reads_what_go_reads() {
 #[test]
 fn ndjson_refuses_what_go_refuses() {
     let with = |extra: &str| decode_pin_json(format!(r#"{{"cid":"{CID_V0}",{extra}}}"#));
-    for time in ["2016-12-31T23:59:60Z", "2024-01-02t03:04:05z", "2024-01-02 03:04:05Z", "2024-01-02T03:04:05\\u005a", "+10000-01-01T00:00:00Z"] {
+    for time in [
+        "2016-12-31T23:59:60Z",
+        "2024-01-02t03:04:05z",
+        "2024-01-02 03:04:05Z",
+        "2024-01-02T03:04:05\\u005a",
+        "+10000-01-01T00:00:00Z",
+    ] {
         assert_invalid(with(&format!(r#""timestamp":"{time}""#)), "timestamp");
     }
     assert_invalid(decode_pin_json(format!(r#"{{"cid":{{"/":"{CID_V0}"}}}}"#)), "cid");
@@ -334,7 +344,10 @@ fn ndjson_refuses_what_go_refuses() {
     assert_invalid(decode_pin_json(format!("\u{feff}{{\"cid\":\"{CID_V0}\"}}")), "JSON pin");
     assert_invalid(with(r#""max_depth":1.0"#), "max_depth");
     assert_invalid(with(r#""shard_size":-1"#), "shard_size");
-    assert_invalid(with(r#""replication_factor_min":9223372036854775808"#), "replication_factor_min");
+    assert_invalid(
+        with(r#""replication_factor_min":9223372036854775808"#),
+        "replication_factor_min",
+    );
     assert_invalid(with(r#""name":1"#), "name");
 }
 
@@ -388,10 +401,16 @@ fn malformed_protobuf_is_a_typed_error() {
     // Go's bad type and pin types it has no name for are kept, as ipfs-cluster keeps them.
     assert_eq!(decode_pin(&[field(1, 2, &cid_bytes)].concat()).unwrap().pin_type, PinType::Bad);
     let nine = decode_pin(&[field(1, 2, &cid_bytes), field(2, 0, &[9])].concat()).unwrap();
-    assert_eq!((nine.pin_type, encode_pin(&nine)[..].ends_with(&[0x32, 0])), (PinType::Other(9), true));
+    assert_eq!(
+        (nine.pin_type, encode_pin(&nine)[..].ends_with(&[0x32, 0])),
+        (PinType::Other(9), true)
+    );
     // A reference or pin update that is not a CID is dropped, as Go's CastCid failure drops it.
     assert_eq!(decode_pin(&with(field(5, 2, &[0xff, 0xff]))).unwrap().reference, None);
-    assert_eq!(decode_pin(&with(field(6, 2, &field(7, 2, &[0x12])))).unwrap().options.pin_update, None);
+    assert_eq!(
+        decode_pin(&with(field(6, 2, &field(7, 2, &[0x12])))).unwrap().options.pin_update,
+        None
+    );
     // An invalid origin fails Go's ProtoUnmarshal.
     assert_invalid(decode_pin(&with(field(6, 2, &field(9, 2, &[0xff, 0x7f])))), "Origins[0]");
     // Invalid UTF-8 in the name (proto3 strings must be UTF-8, as Go checks).
@@ -579,7 +598,9 @@ mod properties {
 #[test]
 fn fuzz_regressions_round_trip_or_are_refused() {
     let dir: std::path::PathBuf =
-        [env!("CARGO_MANIFEST_DIR"), "..", "fuzz", "regressions", "protobuf_decode"].iter().collect();
+        [env!("CARGO_MANIFEST_DIR"), "..", "fuzz", "regressions", "protobuf_decode"]
+            .iter()
+            .collect();
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();

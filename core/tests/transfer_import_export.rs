@@ -252,7 +252,10 @@ async fn invalid_ndjson_records_are_refused_with_their_line() {
             format!("{good}\n{{\"cid\":\"{}\",\"timestamp\":\"noon\"}}\n", cid_n(9)).into_bytes(),
             "import line 2 (value 2)",
         ),
-        (format!("{{\"cid\":\"{}\",\n\"max_depth\":1.5}}\n", cid_n(9)).into_bytes(), "import line 1 (value 1)"),
+        (
+            format!("{{\"cid\":\"{}\",\n\"max_depth\":1.5}}\n", cid_n(9)).into_bytes(),
+            "import line 1 (value 1)",
+        ),
     ];
     for (input, position) in cases {
         let state = MemoryBackend::new();
@@ -268,7 +271,8 @@ async fn invalid_ndjson_records_are_refused_with_their_line() {
 async fn an_endless_line_is_refused_at_the_cap_without_reading_everything() {
     // A JSON string that never ends (64 MiB of 'a'), read through a small buffer: refused after
     // the cap.
-    let endless = (&b"{\"name\":\""[..]).chain(tokio::io::repeat(b'a').take(4 * MAX_RECORD_LEN as u64));
+    let endless =
+        (&b"{\"name\":\""[..]).chain(tokio::io::repeat(b'a').take(4 * MAX_RECORD_LEN as u64));
     let mut reader = BufReader::with_capacity(64 * 1024, endless);
     let state = MemoryBackend::new();
     let err = state.import(&mut reader, &ImportOptions::default(), &NoProgress).await.unwrap_err();

@@ -151,17 +151,15 @@ const MAX_CHECKPOINT_BYTES: u64 = 64 * 1024;
 
 /// The checkpoint file: one line `<cursor hex> <pins copied>`; absent = start from the beginning.
 async fn read_checkpoint(path: &Path) -> Result<(Option<Cursor>, u64), CliError> {
-    let bytes = match read_whole(path, MAX_CHECKPOINT_BYTES, "a checkpoint's largest size").await
-    {
+    let bytes = match read_whole(path, MAX_CHECKPOINT_BYTES, "a checkpoint's largest size").await {
         Ok(bytes) => bytes,
         Err(CliError::File { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             return Ok((None, 0))
         }
         Err(e) => return Err(e),
     };
-    let bad = |why: &str| {
-        Error::invalid(format!("checkpoint file {}", path.display()), why.to_owned())
-    };
+    let bad =
+        |why: &str| Error::invalid(format!("checkpoint file {}", path.display()), why.to_owned());
     let text = String::from_utf8(bytes).map_err(|_| bad("it is not UTF-8"))?;
     let mut fields = text.split_whitespace();
     let cursor = fields.next().ok_or_else(|| bad("it is empty"))?;

@@ -105,7 +105,8 @@ fn table(runs: &[Run], spec: &WorkloadSpec) -> String {
 /// A grouped bar chart of ops/s per phase (log10 scale), one colour per backend.
 fn svg(runs: &[Run], spec: &WorkloadSpec) -> String {
     const COLOURS: [&str; 6] = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1"];
-    let phases: Vec<&str> = runs.first().map(|r| r.phases.iter().map(|p| p.name).collect()).unwrap_or_default();
+    let phases: Vec<&str> =
+        runs.first().map(|r| r.phases.iter().map(|p| p.name).collect()).unwrap_or_default();
     let (width, height, left, top, plot_h) = (900.0, 480.0, 70.0, 40.0, 340.0);
     let group_w = (width - left - 20.0) / phases.len().max(1) as f64;
     let bar_w = (group_w - 20.0) / runs.len().max(1) as f64;

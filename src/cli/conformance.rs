@@ -26,7 +26,12 @@ pub async fn run(url: &str, filter: &str, out: Output) -> Result<(), CliError> {
         } else {
             match &r.failure {
                 None => format!("ok      {} ({} ms)", r.name, r.elapsed.as_millis()),
-                Some(why) => format!("FAILED  {} ({} ms): {}", r.name, r.elapsed.as_millis(), first_line(why)),
+                Some(why) => format!(
+                    "FAILED  {} ({} ms): {}",
+                    r.name,
+                    r.elapsed.as_millis(),
+                    first_line(why)
+                ),
             }
         };
         if let Err(e) = out.line(&line) {
@@ -52,7 +57,9 @@ pub async fn run(url: &str, filter: &str, out: Output) -> Result<(), CliError> {
         return Err(CliError::Usage(format!("--filter {filter:?} matches no check")));
     }
     if failed > 0 {
-        return Err(CliError::Mismatch(format!("{failed} conformance checks failed against {url}")));
+        return Err(CliError::Mismatch(format!(
+            "{failed} conformance checks failed against {url}"
+        )));
     }
     Ok(())
 }

@@ -53,9 +53,7 @@ async fn run_script<R: AsyncBufRead + Unpin>(
     stdin: Stdin,
 ) -> Result<(), CliError> {
     while let Some((line_number, command)) = script.next_command().await? {
-        run_line(store, &command, out, stdin)
-            .await
-            .map_err(|e| script.error_at(line_number, e))?;
+        run_line(store, &command, out, stdin).await.map_err(|e| script.error_at(line_number, e))?;
     }
     Ok(())
 }

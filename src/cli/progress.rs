@@ -23,8 +23,10 @@ impl TerminalProgress {
             ProgressDrawTarget::hidden()
         };
         let bar = ProgressBar::with_draw_target(None, target);
-        let style = ProgressStyle::with_template("{spinner} {prefix} {human_pos} pins, {msg} ({per_sec}, {elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let style = ProgressStyle::with_template(
+            "{spinner} {prefix} {human_pos} pins, {msg} ({per_sec}, {elapsed})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
         bar.set_style(style);
         bar.set_prefix(verb);
         bar.set_message(HumanBytes(0).to_string());

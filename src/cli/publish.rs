@@ -91,7 +91,6 @@ pub async fn publish(
     }
 }
 
-
 /// `older_than_secs` before `now`, or `InvalidInput` when that is before the earliest time
 /// chrono represents.
 fn sweep_cutoff(now: DateTime<Utc>, older_than_secs: u64) -> Result<DateTime<Utc>, Error> {

@@ -57,7 +57,8 @@ pub struct Root {
 }
 
 /// Pauses between two tries of a held lock.
-const LOCK_BACKOFF: Backoff = Backoff { first: Duration::from_millis(1), longest: Duration::from_millis(50) };
+const LOCK_BACKOFF: Backoff =
+    Backoff { first: Duration::from_millis(1), longest: Duration::from_millis(50) };
 
 impl Root {
     /// Locks the root at `path` (a directory [`pinvault_core::store_dir::claim`] let this
@@ -121,7 +122,11 @@ fn wait_for_lock(lock: &File, lock_path: &Path, wait: Duration) -> Result<()> {
     let store = format!("fs store {}", lock_path.parent().unwrap_or(lock_path).display());
     retry_while_held(wait, LOCK_BACKOFF, || {
         let taken = sys::try_lock_exclusive(lock).map_err(|e| io_error(lock_path.display(), e))?;
-        Ok(if taken { Ok(()) } else { Err(Held::new(store.as_str(), lock_path, "another instance")) })
+        Ok(if taken {
+            Ok(())
+        } else {
+            Err(Held::new(store.as_str(), lock_path, "another instance"))
+        })
     })
 }
 

@@ -109,8 +109,9 @@ fn fixture() -> Fixture {
         .expect("runtime");
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("store");
-    let store = FsBackend::open_blocking(root.clone(), FsOptions::default(), FaultInjector::disabled())
-        .expect("open");
+    let store =
+        FsBackend::open_blocking(root.clone(), FsOptions::default(), FaultInjector::disabled())
+            .expect("open");
     let mut lens = vec![store.engine().log_len()];
     let mut seq_before_last = Vec::new();
     for i in 1..=3 {
@@ -148,7 +149,8 @@ enum LastRecord {
 }
 
 impl LastRecord {
-    const ALL: [LastRecord; 3] = [LastRecord::FlipPayload, LastRecord::FlipLength, LastRecord::CutShort];
+    const ALL: [LastRecord; 3] =
+        [LastRecord::FlipPayload, LastRecord::FlipLength, LastRecord::CutShort];
 
     fn apply(self, log: &Path, start: u64) {
         let mut bytes = std::fs::read(log).expect("read log");
@@ -211,9 +213,9 @@ fn torn_unrecorded_last_record_is_repaired_quarantined_and_reported() {
         assert_eq!(kept[0].1, torn, "{label}: the quarantine holds the dropped bytes");
         assert!(kept[0].0.ends_with(&format!("-{}", f.lens[2])), "{label}: {}", kept[0].0);
         assert!(
-            warnings
-                .iter()
-                .any(|w| w.contains(&range) && w.contains("records_dropped=1") && w.contains(&kept[0].0)),
+            warnings.iter().any(|w| w.contains(&range)
+                && w.contains("records_dropped=1")
+                && w.contains(&kept[0].0)),
             "{label}: warns with the range and the quarantine file: {warnings:?}"
         );
         f.rt.block_on(store.put(full_pin(4), Precondition::Absent)).expect("put after repair");
@@ -286,7 +288,10 @@ fn missing_log_or_seq_is_corrupt() {
         for read_only in [true, false] {
             match open_watched(&f.root, read_only).0 {
                 Err(Error::Corrupt { location, reason }) => {
-                    assert!(location.contains(&f.root.display().to_string()), "{location}: {reason}");
+                    assert!(
+                        location.contains(&f.root.display().to_string()),
+                        "{location}: {reason}"
+                    );
                     assert!(format!("{location} {reason}").contains(name), "{location}: {reason}");
                 }
                 Err(other) => panic!("{name} ro={read_only}: expected Corrupt, got {other}"),

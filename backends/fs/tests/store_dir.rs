@@ -21,7 +21,12 @@ mod fs {
 mod fs_damage {
     pinvault_conformance::damage_tests!(
         pinvault_conformance::store_dir::DirOpenerFn::new("fs", |path, mode| {
-            pinvault_fs::open_with_mode(path, Default::default(), mode, pinvault_core::FaultInjector::disabled())
+            pinvault_fs::open_with_mode(
+                path,
+                Default::default(),
+                mode,
+                pinvault_core::FaultInjector::disabled(),
+            )
         }),
         pinvault_conformance::damage::LogFile::named("pins.log")
     );

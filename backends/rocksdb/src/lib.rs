@@ -154,10 +154,7 @@ pub struct RocksOptions {
 impl Default for RocksOptions {
     /// Synced: pinvault's default is never to acknowledge what a crash can take back.
     fn default() -> Self {
-        RocksOptions {
-            sync: true,
-            lock_wait: Duration::ZERO,
-        }
+        RocksOptions { sync: true, lock_wait: Duration::ZERO }
     }
 }
 
@@ -441,10 +438,7 @@ impl RocksEngine {
             let mut read = ReadOptions::default();
             read.set_verify_checksums(true);
             read.fill_cache(false);
-            for item in self
-                .db
-                .iterator_cf_opt(self.cf(table)?, read, IteratorMode::Start)
-            {
+            for item in self.db.iterator_cf_opt(self.cf(table)?, read, IteratorMode::Start) {
                 item.map_err(|e| engine_error(&self.path, e))?;
                 records += 1;
             }
@@ -522,9 +516,7 @@ impl KvEngine for RocksEngine {
     }
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.db
-            .get_cf(self.cf(table)?, key)
-            .map_err(|e| engine_error(&self.path, e))
+        self.db.get_cf(self.cf(table)?, key).map_err(|e| engine_error(&self.path, e))
     }
 
     fn scan(
@@ -565,9 +557,7 @@ impl KvEngine for RocksEngine {
         }
         let mut options = WriteOptions::default();
         options.set_sync(self.sync);
-        self.db
-            .write_opt(batch, &options)
-            .map_err(|e| engine_error(&self.path, e))
+        self.db.write_opt(batch, &options).map_err(|e| engine_error(&self.path, e))
     }
 }
 
@@ -600,10 +590,7 @@ pub fn repair_blocking(path: impl AsRef<Path>, options: &RocksOptions) -> Result
 /// naming the path.
 fn io_error(path: &Path, e: std::io::Error) -> Error {
     Error::from_path_io(path, e).unwrap_or_else(|e| {
-        Error::backend(
-            BACKEND,
-            std::io::Error::new(e.kind(), format!("{}: {e}", path.display())),
-        )
+        Error::backend(BACKEND, std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
     })
 }
 
@@ -615,9 +602,5 @@ pub async fn open_with_mode(
     faults: FaultInjector,
 ) -> Result<RocksBackend> {
     let path = path.as_ref().to_path_buf();
-    KvBackend::open_async(
-        move || RocksEngine::open_with_mode(path, &options, mode),
-        faults,
-    )
-    .await
+    KvBackend::open_async(move || RocksEngine::open_with_mode(path, &options, mode), faults).await
 }

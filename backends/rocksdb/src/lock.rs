@@ -37,7 +37,8 @@ use crate::BACKEND;
 /// The stores (canonical directory paths) this process holds the lock of.
 static HELD: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
-const BACKOFF: Backoff = Backoff { first: Duration::from_millis(10), longest: Duration::from_millis(250) };
+const BACKOFF: Backoff =
+    Backoff { first: Duration::from_millis(10), longest: Duration::from_millis(250) };
 
 /// The lock of one store, held until dropped.
 #[derive(Debug)]
@@ -108,9 +109,6 @@ fn try_acquire(dir: &Path) -> Result<std::result::Result<StoreLock, Busy>> {
 
 fn io_error(path: &Path, e: io::Error) -> Error {
     Error::from_path_io(path, e).unwrap_or_else(|e| {
-        Error::backend(
-            BACKEND,
-            io::Error::new(e.kind(), format!("{}: {e}", path.display())),
-        )
+        Error::backend(BACKEND, io::Error::new(e.kind(), format!("{}: {e}", path.display())))
     })
 }

@@ -48,9 +48,7 @@ pub fn repair_blocking(path: &Path, options: &RocksOptions) -> Result<RepairRepo
         Err(e @ Error::Corrupt { .. }) => e,
         Err(e) => return Err(e),
     };
-    report
-        .actions
-        .push(format!("the store does not open: {damage}"));
+    report.actions.push(format!("the store does not open: {damage}"));
     let held = lock::acquire(path, options.lock_wait)?;
     let quarantine = keep_files(path, &mut report)?;
     report.quarantined.push(quarantine);
@@ -60,9 +58,7 @@ pub fn repair_blocking(path: &Path, options: &RocksOptions) -> Result<RepairRepo
     let replayed = replay_skipping_damage(path, &mut report);
     drop(held);
     if let Err(e) = replayed.and_then(|()| open_and_verify(path, options, &mut report)) {
-        report
-            .actions
-            .push(format!("the store still does not open: {e}"));
+        report.actions.push(format!("the store still does not open: {e}"));
         repair_db(path, options, &mut report)?;
     }
     report.actions.push("verified: the store opens".to_owned());
@@ -73,9 +69,7 @@ pub fn repair_blocking(path: &Path, options: &RocksOptions) -> Result<RepairRepo
 fn open_and_verify(path: &Path, options: &RocksOptions, report: &mut RepairReport) -> Result<()> {
     let engine = RocksEngine::open_with_mode(path, options, OpenMode::MustExist)?;
     report.actions.extend(engine.open_actions().iter().cloned());
-    report
-        .quarantined
-        .extend(engine.open_quarantined().iter().cloned());
+    report.quarantined.extend(engine.open_quarantined().iter().cloned());
     engine.verify().map(drop)
 }
 
@@ -99,9 +93,7 @@ fn restore_current(path: &Path, report: &mut RepairReport) -> Result<()> {
         .and_then(|()| std::fs::rename(&tmp, &current))
         .and_then(|()| std::fs::File::open(path)?.sync_all())
         .map_err(|e| io_error(&current, e))?;
-    report
-        .actions
-        .push(format!("CURRENT was missing: wrote it naming {manifest}"));
+    report.actions.push(format!("CURRENT was missing: wrote it naming {manifest}"));
     Ok(())
 }
 
@@ -113,27 +105,18 @@ fn replay_skipping_damage(path: &Path, report: &mut RepairReport) -> Result<()> 
     let mut db_options = crate::db_options();
     db_options.create_if_missing(false);
     db_options.set_wal_recovery_mode(DBRecoveryMode::SkipAnyCorruptedRecord);
-    db_options.set_info_logger(InfoLogger::new_callback_logger(
-        LogLevel::Warn,
-        move |_, msg| {
-            if msg.contains("dropping") {
-                seen.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(msg.trim().to_owned());
-            }
-        },
-    ));
+    db_options.set_info_logger(InfoLogger::new_callback_logger(LogLevel::Warn, move |_, msg| {
+        if msg.contains("dropping") {
+            seen.lock().unwrap_or_else(|p| p.into_inner()).push(msg.trim().to_owned());
+        }
+    }));
     let db = DB::open_cf_descriptors(&db_options, path, crate::column_families())
         .map_err(|e| crate::engine_error(path, e))?;
     drop(db);
     let dropped = std::mem::take(&mut *dropped.lock().unwrap_or_else(|p| p.into_inner()));
     report.actions.push(format!(
         "replayed the WALs skipping damaged records (SkipAnyCorruptedRecords){}",
-        if dropped.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", dropped.join("; "))
-        }
+        if dropped.is_empty() { String::new() } else { format!(": {}", dropped.join("; ")) }
     ));
     Ok(())
 }
@@ -178,9 +161,7 @@ fn check_is_store(path: &Path) -> Result<()> {
 /// Hard-links (or copies) every regular file of the store but `LOCK` into a new quarantine
 /// directory inside it; returns the directory.
 fn keep_files(path: &Path, report: &mut RepairReport) -> Result<PathBuf> {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let mut quarantine = path.join(format!("quarantine-{secs}-repair"));
     let mut n = 1;
     while quarantine.exists() {
@@ -206,9 +187,8 @@ fn keep_files(path: &Path, report: &mut RepairReport) -> Result<PathBuf> {
         .and_then(|()| std::fs::File::open(path))
         .and_then(|d| d.sync_all())
         .map_err(|e| io_error(&quarantine, e))?;
-    report.actions.push(format!(
-        "kept the store's {kept} files as they were in {}",
-        quarantine.display()
-    ));
+    report
+        .actions
+        .push(format!("kept the store's {kept} files as they were in {}", quarantine.display()));
     Ok(quarantine)
 }

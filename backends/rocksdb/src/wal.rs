@@ -78,16 +78,8 @@ pub(crate) struct TornTail {
 /// What a walk of one WAL found.
 enum Walk {
     Clean,
-    Torn {
-        from: u64,
-        records: u64,
-        why: &'static str,
-        checksum: bool,
-    },
-    Damaged {
-        at: u64,
-        why: String,
-    },
+    Torn { from: u64, records: u64, why: &'static str, checksum: bool },
+    Damaged { at: u64, why: String },
 }
 
 /// The WAL files of the store in `dir` (`<number>.log`), oldest first.
@@ -152,20 +144,8 @@ pub(crate) fn inspect(dir: &Path) -> Result<Option<TornTail>> {
         };
         match walk(file, len).map_err(|e| io_error(wal, e))? {
             Walk::Clean => {}
-            Walk::Torn {
-                from,
-                records,
-                why,
-                checksum,
-            } => {
-                torn = Some(TornTail {
-                    wal: wal.clone(),
-                    from,
-                    to: len,
-                    records,
-                    why,
-                    checksum,
-                })
+            Walk::Torn { from, records, why, checksum } => {
+                torn = Some(TornTail { wal: wal.clone(), from, to: len, records, why, checksum })
             }
             Walk::Damaged { at, why } => {
                 return Err(Error::corrupt(
@@ -222,19 +202,12 @@ fn walk(mut file: File, len: u64) -> io::Result<Walk> {
                         checksum: false,
                     });
                 }
-                return Ok(Walk::Damaged {
-                    at,
-                    why: "a zeroed record header".to_owned(),
-                });
+                return Ok(Walk::Damaged { at, why: "a zeroed record header".to_owned() });
             }
             let recyclable = (RECYCLABLE_FULL..=RECYCLABLE_LAST).contains(&kind)
                 || kind == RECYCLABLE_TIMESTAMP_SIZE
                 || kind == RECYCLABLE_PREDECESSOR_INFO;
-            let header_len = if recyclable {
-                RECYCLABLE_HEADER
-            } else {
-                HEADER
-            };
+            let header_len = if recyclable { RECYCLABLE_HEADER } else { HEADER };
             if header_len + length > rest {
                 if last_block && size < BLOCK {
                     return Ok(Walk::Torn {
@@ -255,9 +228,7 @@ fn walk(mut file: File, len: u64) -> io::Result<Walk> {
                 let ends_file = last_block && pos + header_len + length == size;
                 let only_zeros_after = !ends_file
                     && last_block
-                    && block[pos + header_len + length..size]
-                        .iter()
-                        .all(|b| *b == 0);
+                    && block[pos + header_len + length..size].iter().all(|b| *b == 0);
                 if ends_file || only_zeros_after {
                     return Ok(Walk::Torn {
                         from: good_end,
@@ -266,10 +237,7 @@ fn walk(mut file: File, len: u64) -> io::Result<Walk> {
                         checksum: true,
                     });
                 }
-                return Ok(Walk::Damaged {
-                    at,
-                    why: "a record fails its checksum".to_owned(),
-                });
+                return Ok(Walk::Damaged { at, why: "a record fails its checksum".to_owned() });
             }
             let end = at + (header_len + length) as u64;
             match kind {
@@ -322,12 +290,7 @@ fn walk(mut file: File, len: u64) -> io::Result<Walk> {
                         good_end = end;
                     }
                 }
-                k => {
-                    return Ok(Walk::Damaged {
-                        at,
-                        why: format!("an unknown record type {k}"),
-                    })
-                }
+                k => return Ok(Walk::Damaged { at, why: format!("an unknown record type {k}") }),
             }
             pos += header_len + length;
         }
@@ -377,14 +340,8 @@ fn rest_is_zero(file: &mut File, in_block: &[u8], next: u64, len: u64) -> io::Re
 /// Keeps the torn tail's bytes in a quarantine file beside the WAL, cuts the WAL at the end
 /// of its last good record, and reports it; returns the action and the quarantine file.
 pub(crate) fn quarantine(dir: &Path, tail: &TornTail) -> Result<(String, PathBuf)> {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let name = tail
-        .wal
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let name = tail.wal.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let target = dir.join(format!("{name}.quarantine-{secs}-{}", tail.from));
     let mut wal = OpenOptions::new()
         .read(true)
@@ -401,12 +358,8 @@ pub(crate) fn quarantine(dir: &Path, tail: &TornTail) -> Result<(String, PathBuf
         .open(&target)
         .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_all()))
         .map_err(|e| io_error(&target, e))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(dir, e))?;
-    wal.set_len(tail.from)
-        .and_then(|()| wal.sync_all())
-        .map_err(|e| io_error(&tail.wal, e))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))?;
+    wal.set_len(tail.from).and_then(|()| wal.sync_all()).map_err(|e| io_error(&tail.wal, e))?;
     tracing::warn!(
         wal = %tail.wal.display(),
         bytes = %format!("{}..{}", tail.from, tail.to),
@@ -457,11 +410,7 @@ fn crc32c(data: &[u8]) -> u32 {
             let mut crc = i as u32;
             let mut bit = 0;
             while bit < 8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0x82f6_3b78
-                } else {
-                    crc >> 1
-                };
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82f6_3b78 } else { crc >> 1 };
                 bit += 1;
             }
             table[i] = crc;

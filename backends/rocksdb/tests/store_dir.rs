@@ -21,7 +21,12 @@ mod rocksdb {
 mod rocksdb_damage {
     pinvault_conformance::damage_tests!(
         pinvault_conformance::store_dir::DirOpenerFn::new("rocksdb", |path, mode| {
-            pinvault_rocksdb::open_with_mode(path, Default::default(), mode, pinvault_core::FaultInjector::disabled())
+            pinvault_rocksdb::open_with_mode(
+                path,
+                Default::default(),
+                mode,
+                pinvault_core::FaultInjector::disabled(),
+            )
         }),
         pinvault_conformance::damage::RocksWal
     );

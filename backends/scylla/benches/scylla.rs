@@ -32,11 +32,9 @@ fn prefix(cid: &Cid) -> i32 {
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let ks = format!("pv_bench_{}", std::process::id());
-    let config = ScyllaConfig::from_env(ks.clone())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let backend = rt
-        .block_on(pinvault_scylla::open(config, FaultInjector::disabled()))
-        .expect("open");
+    let config = ScyllaConfig::from_env(ks.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let backend =
+        rt.block_on(pinvault_scylla::open(config, FaultInjector::disabled())).expect("open");
     let session = backend.session();
     let raw_insert = rt
         .block_on(session.prepare(format!(
@@ -71,7 +69,12 @@ fn benches(c: &mut Criterion) {
             for _ in 0..50 {
                 let p = pin(next());
                 batch.append_statement(raw_insert.clone());
-                values.push((prefix(&p.cid), p.cid.to_bytes(), encode_record(&p), rand::random::<[u8; 16]>().to_vec()));
+                values.push((
+                    prefix(&p.cid),
+                    p.cid.to_bytes(),
+                    encode_record(&p),
+                    rand::random::<[u8; 16]>().to_vec(),
+                ));
             }
             rt.block_on(session.batch(&batch, values)).expect("batch");
         })
@@ -88,7 +91,12 @@ fn benches(c: &mut Criterion) {
             let p = pin(next());
             rt.block_on(session.execute_unpaged(
                 &raw_insert_lwt,
-                (prefix(&p.cid), p.cid.to_bytes(), encode_record(&p), rand::random::<[u8; 16]>().to_vec()),
+                (
+                    prefix(&p.cid),
+                    p.cid.to_bytes(),
+                    encode_record(&p),
+                    rand::random::<[u8; 16]>().to_vec(),
+                ),
             ))
             .expect("lwt")
         })
@@ -99,20 +107,31 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("get");
     g.bench_function("pinvault", |b| b.iter(|| rt.block_on(backend.get(&known)).expect("get")));
     g.bench_function("raw_driver", |b| {
-        b.iter(|| rt.block_on(session.execute_unpaged(&raw_get, (prefix(&known), known.to_bytes()))).expect("get"))
+        b.iter(|| {
+            rt.block_on(session.execute_unpaged(&raw_get, (prefix(&known), known.to_bytes())))
+                .expect("get")
+        })
     });
     g.finish();
 
     let list_ks = format!("pv_benchl_{}", std::process::id());
     let list_backend = rt
-        .block_on(pinvault_scylla::open(ScyllaConfig::from_env(list_ks.clone()).unwrap_or_else(|e| panic!("{e}")), FaultInjector::disabled()))
+        .block_on(pinvault_scylla::open(
+            ScyllaConfig::from_env(list_ks.clone()).unwrap_or_else(|e| panic!("{e}")),
+            FaultInjector::disabled(),
+        ))
         .expect("open");
     for chunk in 0..10u64 {
-        let batch = (0..50).fold(Batch::new(), |b, i| b.put(pin(chunk * 50 + i), Precondition::Any));
+        let batch =
+            (0..50).fold(Batch::new(), |b, i| b.put(pin(chunk * 50 + i), Precondition::Any));
         rt.block_on(list_backend.commit(batch)).expect("commit");
     }
     let raw_scan = rt
-        .block_on(session.prepare(format!("SELECT mh_prefix, cid, record, version FROM {list_ks}.pins_by_cid")))
+        .block_on(
+            session.prepare(format!(
+                "SELECT mh_prefix, cid, record, version FROM {list_ks}.pins_by_cid"
+            )),
+        )
         .expect("prepare");
     let mut g = c.benchmark_group("list_500");
     g.sample_size(10);
@@ -123,9 +142,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 let pager = session.execute_iter(raw_scan.clone(), ()).await.expect("scan");
-                let rows = pager
-                    .rows_stream::<(i32, Vec<u8>, Vec<u8>, Vec<u8>)>()
-                    .expect("rows");
+                let rows = pager.rows_stream::<(i32, Vec<u8>, Vec<u8>, Vec<u8>)>().expect("rows");
                 assert_eq!(rows.count().await, 500);
             })
         })

@@ -165,10 +165,9 @@ impl ScyllaConfig {
     /// [`Error::InvalidInput`] naming [`ENV_HINT`] when a variable is absent.
     pub fn from_env(keyspace: impl Into<String>) -> Result<Self> {
         let var = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| Error::invalid("environment", format!("{name} is not set: {ENV_HINT}")))
+            std::env::var(name).ok().filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+                Error::invalid("environment", format!("{name} is not set: {ENV_HINT}"))
+            })
         };
         let points = var("PINVAULT_CASSANDRA_CONTACT_POINTS")?;
         let mut config = ScyllaConfig::new(
@@ -187,7 +186,10 @@ impl ScyllaConfig {
             .filter(|v| !v.is_empty())
             .map(Into::into)
             .ok_or_else(|| {
-                Error::invalid("environment", format!("PINVAULT_CASSANDRA_CA_CERT is not set: {ENV_HINT}"))
+                Error::invalid(
+                    "environment",
+                    format!("PINVAULT_CASSANDRA_CA_CERT is not set: {ENV_HINT}"),
+                )
             })
     }
 

@@ -62,7 +62,11 @@ pub fn outcome(result: QueryResult, what: &str) -> Result<LwtOutcome> {
 }
 
 /// `[applied]` and the named column (`None` when absent or null), read by name.
-pub fn applied_and(result: QueryResult, column: &str, what: &str) -> Result<(bool, Option<CqlValue>)> {
+pub fn applied_and(
+    result: QueryResult,
+    column: &str,
+    what: &str,
+) -> Result<(bool, Option<CqlValue>)> {
     let rows = result.into_rows_result().map_err(|e| map_other(e, what))?;
     let specs = rows.column_specs();
     let applied_idx = specs

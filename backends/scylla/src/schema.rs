@@ -118,7 +118,8 @@ pub async fn stored_version(session: &Session, keyspace: &str) -> Result<i32> {
         .map_err(|e| map_exec(e, "read schema_version", Kind::Read))?
         .into_rows_result()
         .map_err(|e| map_other(e, "read schema_version"))?;
-    let row = rows.maybe_first_row::<(Option<i32>,)>().map_err(|e| map_other(e, "schema_version"))?;
+    let row =
+        rows.maybe_first_row::<(Option<i32>,)>().map_err(|e| map_other(e, "schema_version"))?;
     Ok(row.and_then(|(v,)| v).unwrap_or(0))
 }
 
@@ -160,7 +161,9 @@ pub async fn migrate(session: &Session, config: &ScyllaConfig, target: i32) -> R
         }
         let (cql, values): (String, Vec<CqlValue>) = if now == 0 {
             (
-                format!("INSERT INTO {ks}.schema_version (id, version) VALUES (0, ?) IF NOT EXISTS"),
+                format!(
+                    "INSERT INTO {ks}.schema_version (id, version) VALUES (0, ?) IF NOT EXISTS"
+                ),
                 vec![CqlValue::Int(*version)],
             )
         } else {
@@ -170,10 +173,16 @@ pub async fn migrate(session: &Session, config: &ScyllaConfig, target: i32) -> R
             )
         };
         // Not applied means a concurrent opener advanced it: re-read below.
-        session.query_unpaged(cql, values).await.map_err(|e| map_exec(e, "advance schema_version", Kind::Write))?;
+        session
+            .query_unpaged(cql, values)
+            .await
+            .map_err(|e| map_exec(e, "advance schema_version", Kind::Write))?;
         now = stored_version(session, ks).await?;
         if now > CURRENT_VERSION {
-            return Err(Error::unsupported(BACKEND, format!("keyspace {ks} moved to schema version {now} while migrating")));
+            return Err(Error::unsupported(
+                BACKEND,
+                format!("keyspace {ks} moved to schema version {now} while migrating"),
+            ));
         }
         tracing::info!(keyspace = %ks, version = now, "scylla: schema migrated");
     }
@@ -215,7 +224,9 @@ pub async fn history(session: &Session, ks: &str) -> Result<Vec<(i32, Vec<u8>)>>
         .into_rows_result()
         .map_err(|e| map_other(e, "read schema_migrations"))?;
     let mut out = Vec::new();
-    for row in rows.rows::<(i32, Option<Vec<u8>>)>().map_err(|e| map_other(e, "schema_migrations"))? {
+    for row in
+        rows.rows::<(i32, Option<Vec<u8>>)>().map_err(|e| map_other(e, "schema_migrations"))?
+    {
         let (version, sha) = row.map_err(|e| map_other(e, "schema_migrations row"))?;
         out.push((version, sha.unwrap_or_default()));
     }
@@ -259,7 +270,11 @@ mod tests {
             }
         }
         let versions: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
-        assert_eq!(versions, (1..=CURRENT_VERSION).collect::<Vec<_>>(), "numbered 1, 2, ... without gaps");
+        assert_eq!(
+            versions,
+            (1..=CURRENT_VERSION).collect::<Vec<_>>(),
+            "numbered 1, 2, ... without gaps"
+        );
         assert_ne!(MIGRATIONS[0].checksum(), MIGRATIONS[1].checksum());
     }
 }

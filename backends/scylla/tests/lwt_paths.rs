@@ -14,8 +14,10 @@ async fn serial_read_back_resolves_a_simulated_timeout() {
     let backend =
         pinvault_scylla::open(env_config(&ks), FaultInjector::disabled()).await.expect("open");
     let _guard = KeyspaceGuard { keyspace: ks, session: backend.session() };
-    let cid = pinvault_core::pin::parse_cid("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi")
-        .expect("cid");
+    let cid = pinvault_core::pin::parse_cid(
+        "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi",
+    )
+    .expect("cid");
     // The put "timed out" from the caller's view, but reached the server.
     let v1 = backend.put(Pin::new(cid), Precondition::Absent).await.expect("put");
     let serial = backend.serial_version(&cid).await.expect("SERIAL read");

@@ -71,9 +71,13 @@ async fn a_version_1_keyspace_is_migrated_and_keeps_its_pins() {
     assert!(schema::history(&session, &ks).await.is_err(), "version 1 has no schema_migrations");
 
     // Opening with this code applies 0002 and records both migrations.
-    let backend = pinvault_scylla::open_with_session(session.clone(), config.clone(), FaultInjector::disabled())
-        .await
-        .expect("open a version-1 keyspace");
+    let backend = pinvault_scylla::open_with_session(
+        session.clone(),
+        config.clone(),
+        FaultInjector::disabled(),
+    )
+    .await
+    .expect("open a version-1 keyspace");
     assert_eq!(schema::stored_version(&session, &ks).await.expect("version"), CURRENT_VERSION);
     assert_history_matches(&session, &ks).await;
 
@@ -88,9 +92,10 @@ async fn a_version_1_keyspace_is_migrated_and_keeps_its_pins() {
         .await
         .expect("back to 1");
 
-    let backend = pinvault_scylla::open_with_session(session.clone(), config, FaultInjector::disabled())
-        .await
-        .expect("migrate 1 -> 2 with pins");
+    let backend =
+        pinvault_scylla::open_with_session(session.clone(), config, FaultInjector::disabled())
+            .await
+            .expect("migrate 1 -> 2 with pins");
     assert_eq!(schema::stored_version(&session, &ks).await.expect("version"), CURRENT_VERSION);
     assert_history_matches(&session, &ks).await;
     let got = backend.get(&cid).await.expect("the pin survives the migration");

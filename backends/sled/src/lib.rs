@@ -81,10 +81,7 @@ pub struct SledOptions {
 impl Default for SledOptions {
     /// Durable: pinvault's default is never to acknowledge what a crash can take back.
     fn default() -> Self {
-        SledOptions {
-            durable: true,
-            lock_wait: std::time::Duration::ZERO,
-        }
+        SledOptions { durable: true, lock_wait: std::time::Duration::ZERO }
     }
 }
 
@@ -102,8 +99,10 @@ pub struct SledEngine {
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Pauses between two tries of a held lock.
-const LOCK_BACKOFF: Backoff =
-    Backoff { first: std::time::Duration::from_millis(10), longest: std::time::Duration::from_millis(200) };
+const LOCK_BACKOFF: Backoff = Backoff {
+    first: std::time::Duration::from_millis(10),
+    longest: std::time::Duration::from_millis(200),
+};
 
 fn backend_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::backend(BACKEND, e)
@@ -126,10 +125,7 @@ fn engine_error(path: &Path, e: sled::Error) -> Error {
 }
 
 fn index(table: Table) -> usize {
-    Table::ALL
-        .iter()
-        .position(|t| *t == table)
-        .unwrap_or_default()
+    Table::ALL.iter().position(|t| *t == table).unwrap_or_default()
 }
 
 impl SledEngine {
@@ -155,40 +151,36 @@ impl SledEngine {
         let path = path.as_ref().to_path_buf();
         let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?;
         let wait = options.lock_wait.max(LOCK_WAIT);
-        let db = retry_while_held(wait, LOCK_BACKOFF, || match sled::Config::new().path(&path).open() {
-            Ok(db) => Ok(Ok(db)),
-            // sled reports the lock as an `Other` io error whose text names it.
-            Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.to_string().contains("could not acquire lock") =>
-            {
-                Ok(Err(Held::new(
-                    format!("sled store {}", path.display()),
-                    &path.join("db"),
-                    format!("another process or open handle ({e})"),
-                )))
+        let db = retry_while_held(wait, LOCK_BACKOFF, || {
+            match sled::Config::new().path(&path).open() {
+                Ok(db) => Ok(Ok(db)),
+                // sled reports the lock as an `Other` io error whose text names it.
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().contains("could not acquire lock") =>
+                {
+                    Ok(Err(Held::new(
+                        format!("sled store {}", path.display()),
+                        &path.join("db"),
+                        format!("another process or open handle ({e})"),
+                    )))
+                }
+                Err(sled::Error::Io(e)) if PathProblem::of(&e).is_some() => {
+                    Err(engine_error(&path, sled::Error::Io(e)))
+                }
+                Err(e @ sled::Error::Corruption { .. }) => Err(engine_error(&path, e)),
+                Err(e) => Err(Error::Unavailable {
+                    reason: format!("opening sled database {}: {e}", path.display()),
+                    outcome_unknown: false,
+                }),
             }
-            Err(sled::Error::Io(e)) if PathProblem::of(&e).is_some() => {
-                Err(engine_error(&path, sled::Error::Io(e)))
-            }
-            Err(e @ sled::Error::Corruption { .. }) => Err(engine_error(&path, e)),
-            Err(e) => Err(Error::Unavailable {
-                reason: format!("opening sled database {}: {e}", path.display()),
-                outcome_unknown: false,
-            }),
         })?;
         let trees = Table::ALL
             .iter()
             .map(|t| db.open_tree(t.name()).map_err(|e| engine_error(&path, e)))
             .collect::<Result<Vec<_>>>()?;
         claim.commit()?;
-        Ok(SledEngine {
-            db,
-            trees,
-            gate: RwLock::new(()),
-            durable: options.durable,
-            path,
-        })
+        Ok(SledEngine { db, trees, gate: RwLock::new(()), durable: options.durable, path })
     }
 
     /// The directory of the database.
@@ -203,9 +195,7 @@ impl SledEngine {
 
 impl std::fmt::Debug for SledEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SledEngine")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("SledEngine").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -219,11 +209,7 @@ impl KvEngine for SledEngine {
     }
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .tree(table)
-            .get(key)
-            .map_err(|e| engine_error(&self.path, e))?
-            .map(|v| v.to_vec()))
+        Ok(self.tree(table).get(key).map_err(|e| engine_error(&self.path, e))?.map(|v| v.to_vec()))
     }
 
     fn scan(
@@ -242,10 +228,7 @@ impl KvEngine for SledEngine {
 
     fn write(&self, writes: Vec<KvWrite>) -> Result<()> {
         {
-            let _gate = self
-                .gate
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let _gate = self.gate.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             self.trees
                 .as_slice()
                 .transaction(|tx| {
@@ -292,9 +275,5 @@ pub async fn open_with_mode(
     faults: FaultInjector,
 ) -> Result<SledBackend> {
     let path = path.as_ref().to_path_buf();
-    KvBackend::open_async(
-        move || SledEngine::open_with_mode(path, &options, mode),
-        faults,
-    )
-    .await
+    KvBackend::open_async(move || SledEngine::open_with_mode(path, &options, mode), faults).await
 }

@@ -16,19 +16,13 @@ use pinvault_sled::{SledEngine, SledOptions};
 const PINS: u64 = 300;
 
 fn store_with_pins(path: &Path) -> std::path::PathBuf {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let store = pinvault_sled::open(path, SledOptions::default(), FaultInjector::disabled())
             .await
             .expect("create");
         for n in 1..=PINS {
-            store
-                .put(full_pin(n), Precondition::Absent)
-                .await
-                .expect("put");
+            store.put(full_pin(n), Precondition::Absent).await.expect("put");
         }
     });
     path.join("db")
@@ -38,10 +32,7 @@ fn store_with_pins(path: &Path) -> std::path::PathBuf {
 fn pins_after(path: &Path) -> usize {
     let engine = SledEngine::open_with_mode(path, &SledOptions::default(), OpenMode::MustExist)
         .expect("sled opens a damaged log without an error");
-    engine
-        .scan(Table::Pins, b"", None, usize::MAX)
-        .expect("scan")
-        .len()
+    engine.scan(Table::Pins, b"", None, usize::MAX).expect("scan").len()
 }
 
 fn damage(path: &Path, f: impl FnOnce(&mut Vec<u8>)) -> usize {

@@ -30,7 +30,8 @@ pub fn dsstate_key(cid: &Cid) -> String {
 /// The CID a datastore key names.
 pub fn cid_from_dsstate_key(key: &str) -> Result<Cid> {
     let bad = |why: String| Error::invalid(format!("dsstate key {key:?}"), why);
-    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)) {
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+    {
         return Err(bad("not upper-case base32 without padding".into()));
     }
     let (_, bytes) = multibase::decode(format!("B{key}")).map_err(|e| bad(e.to_string()))?;

@@ -44,7 +44,8 @@ impl KvEngine for BTreeEngine {
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let tables = self.tables()?;
         let Some(t) = tables.get(&table) else { return Ok(Vec::new()) };
-        let entries = t.range::<[u8], _>(scan_range(prefix, after)).map(|(k, v)| Ok((k.clone(), v.clone())));
+        let entries =
+            t.range::<[u8], _>(scan_range(prefix, after)).map(|(k, v)| Ok((k.clone(), v.clone())));
         take_scan(entries, prefix, after, limit)
     }
 

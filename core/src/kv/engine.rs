@@ -127,7 +127,10 @@ pub trait KvEngine: Send + Sync + 'static {
 /// The key range a [`KvEngine::scan`] of `prefix` resumed `after` a key reads from: just past
 /// `after` when it sorts at or past the prefix, else from the prefix itself, to the end.
 /// Engines range over it; [`take_scan`] applies the rest of the rule.
-pub fn scan_range<'a>(prefix: &'a [u8], after: Option<&'a [u8]>) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+pub fn scan_range<'a>(
+    prefix: &'a [u8],
+    after: Option<&'a [u8]>,
+) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
     let lower = match after {
         Some(a) if a >= prefix => Bound::Excluded(a),
         _ => Bound::Included(prefix),

@@ -301,8 +301,7 @@ mod tests {
     fn expiry_keys_sort_by_time_including_before_1970() {
         let cid = [1u8; 4];
         let times = [-7200i64, -1, 0, 1, 3599, 3600, 1_800_000_000];
-        let keys: Vec<_> =
-            times.iter().map(|&s| expiry_key(time(s, 0).unwrap(), &cid)).collect();
+        let keys: Vec<_> = times.iter().map(|&s| expiry_key(time(s, 0).unwrap(), &cid)).collect();
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);

@@ -29,7 +29,9 @@ use crate::fault::FaultInjector;
 use crate::name::{ObjectKey, ObjectName, SetName};
 use crate::pin::{PeerId, Pin};
 use crate::publish::{self, ObjectMeta, Publication, StagedObject, SweepReport};
-use crate::state::{expiry_bucket, Cursor, Expiry, ListEntry, MigrationReport, Placement, Versioned};
+use crate::state::{
+    expiry_bucket, Cursor, Expiry, ListEntry, MigrationReport, Placement, Versioned,
+};
 use crate::sync::{AtomicU64, Mutex};
 use crate::version::Version;
 use crate::{Error, Result};
@@ -85,9 +87,10 @@ impl<E: KvEngine> KvStore<E> {
         let backend = engine.backend();
         let format = match engine.get(Table::Meta, layout::META_FORMAT)? {
             Some(bytes) => {
-                let word: [u8; 4] = bytes.as_slice().try_into().map_err(|_| {
-                    layout::corrupt(Table::Meta, layout::META_FORMAT, "not a u32")
-                })?;
+                let word: [u8; 4] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| layout::corrupt(Table::Meta, layout::META_FORMAT, "not a u32"))?;
                 u32::from_be_bytes(word)
             }
             None if engine.scan(Table::Pins, b"", None, 1)?.is_empty() => {
@@ -357,7 +360,11 @@ impl<E: KvEngine> KvStore<E> {
                 let pin = protobuf::decode_pin(&value)
                     .map_err(|e| layout::corrupt(Table::Pins, &key, format!("format 1: {e}")))?;
                 if pin.cid.to_bytes() != key {
-                    return Err(layout::corrupt(Table::Pins, &key, "format-1 record of another CID"));
+                    return Err(layout::corrupt(
+                        Table::Pins,
+                        &key,
+                        "format-1 record of another CID",
+                    ));
                 }
                 sequence = self.next_sequence();
                 index(&mut writes, &key, &pin);
@@ -393,7 +400,10 @@ impl<E: KvEngine> KvStore<E> {
         if size > MAX_OBJECT_SIZE {
             return Err(Error::invalid(
                 format!("object {set}/{name}"),
-                format!("{size} bytes exceed the {} backend's limit of {MAX_OBJECT_SIZE}", self.backend()),
+                format!(
+                    "{size} bytes exceed the {} backend's limit of {MAX_OBJECT_SIZE}",
+                    self.backend()
+                ),
             ));
         }
         let staged_at = Utc::now();
@@ -482,7 +492,10 @@ impl<E: KvEngine> KvStore<E> {
                 version: sequence,
                 stage_id: s.stage_id.clone(),
             };
-            writes.push(KvWrite::Delete { table: Table::Staged, key: s.stage_id.as_bytes().to_vec() });
+            writes.push(KvWrite::Delete {
+                table: Table::Staged,
+                key: s.stage_id.as_bytes().to_vec(),
+            });
             writes.push(KvWrite::Put {
                 table: Table::Objects,
                 key: layout::object_key(set, &s.name),
@@ -593,9 +606,10 @@ impl<E: KvEngine> KvStore<E> {
     pub fn get_object(&self, key: &ObjectKey) -> Result<Bytes> {
         self.ready()?;
         let (k, record) = self.object_record(key)?;
-        let bytes = self.engine.get(Table::Blobs, record.stage_id.as_bytes())?.ok_or_else(|| {
-            layout::corrupt(Table::Objects, &k, format!("blob {} is missing", record.stage_id))
-        })?;
+        let bytes =
+            self.engine.get(Table::Blobs, record.stage_id.as_bytes())?.ok_or_else(|| {
+                layout::corrupt(Table::Objects, &k, format!("blob {} is missing", record.stage_id))
+            })?;
         Ok(Bytes::from(bytes))
     }
 

@@ -193,7 +193,8 @@ impl Drop for ObjectHarness {
                     while let Some(chunk) = chunks.next().await {
                         let result = match chunk {
                             Ok(paths) => {
-                                let paths = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
+                                let paths =
+                                    futures::stream::iter(paths.into_iter().map(Ok)).boxed();
                                 store.delete_stream(paths).try_collect::<Vec<_>>().await.map(|_| ())
                             }
                             Err(e) => Err(e.1),
