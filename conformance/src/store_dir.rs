@@ -341,6 +341,42 @@ pub async fn path_under_a_file_is_not_a_directory(o: &dyn DirOpener) {
     assert_eq!(snapshot(tmp.path()).len(), 1, "nothing written beside the file");
 }
 
+/// Several openers racing to create one store at a fresh path all end up in the same store:
+/// an opener that meets another's creation in progress (its files there, its marker not yet)
+/// waits for it instead of calling the directory foreign. Each opener retries while the store
+/// is `Unavailable` (held by another), writes one pin and lets go.
+pub async fn racing_creators_share_one_store(o: &dyn DirOpener) {
+    const OPENERS: u64 = 4;
+    let tmp = tempdir(o.backend());
+    let path = tmp.path().join("store");
+    let opens = (1..=OPENERS).map(|n| {
+        let path = path.clone();
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                match o.open(&path, OpenMode::CreateIfMissing).await {
+                    Ok(store) => {
+                        store.put(full_pin(n), Precondition::Absent).await.expect("put");
+                        return;
+                    }
+                    Err(Error::Unavailable { .. }) if std::time::Instant::now() < deadline => {
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await
+                    }
+                    Err(e) => panic!("{}: opener {n} of a store being created: {e}", o.backend()),
+                }
+            }
+        }
+    });
+    futures::future::join_all(opens).await;
+    let store = open_ok(o, &path, OpenMode::MustExist).await;
+    for n in 1..=OPENERS {
+        assert!(store.has(&full_pin(n).cid).await.expect("has"), "{}: pin {n}", o.backend());
+    }
+    drop(store);
+    let marker = read_marker(&path);
+    assert_eq!(marker.origin, Origin::Created, "{}: one creator, no adoption", o.backend());
+}
+
 /// Defines one `#[tokio::test]` per store directory check for the [`DirOpener`] built by
 /// `$opener` (evaluated once per test), in a module `store_dir`.
 #[macro_export]
@@ -351,7 +387,7 @@ macro_rules! store_dir_tests {
             other_backends_markers_are_refused, other_backends_legacy_stores_are_refused,
             unknown_files_are_refused, legacy_store_is_adopted,
             marked_store_without_its_data_is_corrupt, newer_store_format_is_refused,
-            path_under_a_file_is_not_a_directory,
+            path_under_a_file_is_not_a_directory, racing_creators_share_one_store,
         }
     };
 }

@@ -195,7 +195,7 @@ pub const LEGACY_LAYOUTS: &[Layout] = &[
     Layout {
         backend: "fs",
         defining: &["pins.log"],
-        scaffold: &["LOCK", "staging", "txn", "sets", "pins.log.tmp"],
+        scaffold: &["LOCK", "staging", "txn", "sets", "pins.log.tmp", "pins.seq"],
     },
     Layout {
         backend: "rocksdb",

@@ -293,7 +293,7 @@ impl FsBackend {
         faults: FaultInjector,
     ) -> Result<Self> {
         let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, OpenMode::MustExist)?;
-        Self::open_claimed(claim, path, options, true, faults)
+        Self::open_claimed(claim, path, options, OpenMode::ReadOnly, faults)
     }
 
     /// Opens (creating if needed) the store at `path`, blocking: takes the root's lock, replays
@@ -310,21 +310,28 @@ impl FsBackend {
         faults: FaultInjector,
     ) -> Result<Self> {
         let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?;
-        Self::open_claimed(claim, path, options, false, faults)
+        Self::open_claimed(claim, path, options, mode, faults)
     }
 
     fn open_claimed(
         claim: store_dir::Claim,
         path: PathBuf,
         options: FsOptions,
-        read_only: bool,
+        mode: OpenMode,
         faults: FaultInjector,
     ) -> Result<Self> {
+        let read_only = mode == OpenMode::ReadOnly;
         let root = Arc::new(if read_only {
             root::Root::open_read_only(&path)?
         } else {
             root::Root::open(&path, options.lock_wait)?
         });
+        // A store without a marker may be one another process is creating right now (it
+        // writes the marker last, under the lock this open now holds): decide again.
+        let claim = match claim.marker() {
+            None if !read_only => store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?,
+            _ => claim,
+        };
         let access = log::Access::of(&claim, read_only);
         let engine = FsLogEngine::open_in(root.clone(), &options, access)?;
         let pins = KvBackend::open(engine, faults.clone())?;

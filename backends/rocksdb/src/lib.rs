@@ -296,6 +296,12 @@ impl RocksEngine {
             return Self::open_read_only(path, options);
         }
         let held = lock::acquire(&path, options.lock_wait)?;
+        // A store without a marker may be one another process is creating right now (it
+        // writes the marker last, under the lock this open now holds): decide again.
+        let claim = match claim.marker() {
+            None => store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?,
+            Some(_) => claim,
+        };
         let mut recovery = Recovery::default();
         if !claim.is_new() && reached::recorded(&path)?.is_some() {
             reached::check(&path, sequence_held(&path)?)?;

@@ -179,6 +179,14 @@ impl SledEngine {
             .iter()
             .map(|t| db.open_tree(t.name()).map_err(|e| engine_error(&path, e)))
             .collect::<Result<Vec<_>>>()?;
+        // An unmarked store found before the lock may be one another process was creating
+        // while this open waited for sled's lock (it writes the marker last): decide again,
+        // now holding it. (A new store is not: this open has just written sled's files itself,
+        // and a racing creator's marker is taken over by `commit`.)
+        let claim = match claim.marker() {
+            None if !claim.is_new() => store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?,
+            _ => claim,
+        };
         claim.commit()?;
         Ok(SledEngine { db, trees, gate: RwLock::new(()), durable: options.durable, path })
     }
