@@ -4,8 +4,9 @@
 //! Properties, checked against an oracle written from the module doc (not from `check`):
 //! * `SetName::new` and `ObjectName::new` accept exactly the names that are non-empty, at most
 //!   `MAX_NAME_BYTES`, relative (no leading `/`), without a trailing `/`, NUL, control
-//!   character or `\`, and whose `/`-separated segments are neither empty, `.`, `..` nor start
-//!   with `_pinvault`; refusals are `Error::InvalidInput`;
+//!   character or `\`, in Unicode NFC, without bidirectional or invisible formatting
+//!   characters, and whose `/`-separated segments are neither empty, `.`, `..` nor start with
+//!   `_pinvault`; refusals are `Error::InvalidInput`;
 //! * an accepted name is the input, unchanged: `as_str`, `Display` and `FromStr` round-trip;
 //! * `ObjectKey` displays as `set/name`, which is itself a valid set name when short enough,
 //!   and the `objects` key of `(set, name)` parses back to exactly `(set, name)`.

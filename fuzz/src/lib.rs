@@ -30,6 +30,15 @@ pub fn name_rule_violation(s: &str) -> Option<&'static str> {
     if s.contains('\\') {
         return Some("backslash");
     }
+    // Bidi_Control (UAX #9), and the invisible characters the name rules list.
+    let bidi = |c: char| matches!(c as u32, 0x061C | 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069);
+    let invisible = |c: char| matches!(c as u32, 0x00AD | 0x200B | 0x2060..=0x2064 | 0xFEFF);
+    if s.chars().any(|c| bidi(c) || invisible(c)) {
+        return Some("bidirectional or invisible formatting character");
+    }
+    if !unicode_normalization::is_nfc(s) {
+        return Some("not NFC");
+    }
     for segment in s.split('/') {
         if segment.is_empty() {
             return Some("empty segment");
