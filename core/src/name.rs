@@ -209,6 +209,7 @@ mod tests {
             "\u{FEFF}bom",
             "soft\u{AD}hyphen",
             "mark\u{200F}",
+            "\u{FC}\u{31B}nca",
         ] {
             assert!(
                 matches!(ObjectName::new(bad), Err(Error::InvalidInput { .. })),
