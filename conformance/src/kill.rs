@@ -34,7 +34,7 @@ use pinvault_core::codec::ndjson;
 use pinvault_core::transfer::{ImportOptions, NoProgress, TransferFormat};
 use pinvault_core::{ObjectName, PinState, Publisher, Result, SetName};
 
-use crate::fixtures;
+use crate::fixtures::{self, env_u64, Rng};
 
 /// Pins per import, and per committed batch of an import.
 const IMPORT_PINS: u64 = 100;
@@ -45,27 +45,6 @@ const CHILD_ENV: &str = "PINVAULT_KILL_CHILD_DIR";
 /// Kills over one directory before the test starts a fresh one: long enough chains of
 /// crash-recover-crash, short enough that verifying the whole store stays cheap.
 const ROUNDS_PER_DIR: u64 = 25;
-
-/// A small deterministic generator (splitmix64), so a failing run can be replayed by seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// The entry point of a kill-test binary: the parent when run by `cargo test`, the child when
 /// the parent starts it. `open` opens the backend over a directory. The parent is one test,

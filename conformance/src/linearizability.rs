@@ -68,7 +68,7 @@ use std::time::{Duration, Instant};
 
 use pinvault_core::{Cid, Error, PinState, Precondition, Publisher, Version};
 
-use crate::fixtures;
+use crate::fixtures::{self, env_u64, Rng};
 use crate::harness::TestStore;
 
 // ---------------------------------------------------------------------------------------------
@@ -743,28 +743,6 @@ impl<'a> Partition<'a> {
 // ---------------------------------------------------------------------------------------------
 // The recorder
 // ---------------------------------------------------------------------------------------------
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// A small deterministic generator (splitmix64).
-#[derive(Clone, Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// The size and seed of a recorded run.
 #[derive(Clone, Debug)]
