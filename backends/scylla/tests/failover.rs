@@ -1,6 +1,12 @@
-//! Failover on the optional 3-node cluster (`testenv/pvenv up cassandra-cluster`): with one node
-//! killed, QUORUM writes (plain and LWT) and reads keep succeeding; once the node restarts it
-//! catches up (hinted handoff), checked by reading at ONE from that node alone.
+//! Failover on the 3-node cluster (`testenv/pvenv up cassandra-cluster`): with one node killed,
+//! QUORUM writes (plain and LWT) and reads keep succeeding. The node then restarts and a *different*
+//! node is killed, so the only quorum left holds the node that missed writes: every pin must
+//! still be read (QUORUM writes and reads overlap), and those reads repair the returned node,
+//! checked by reading at ONE from it alone.
+//!
+//! Hinted handoff would also catch the node up, but Cassandra delivers hints on a best-effort
+//! basis (CI once saw 3 of 40 pins still undelivered 120 s after a restart), so the test relies
+//! on what Cassandra guarantees: quorum overlap and blocking read repair.
 //!
 //! `scripts/test.sh` starts the cluster with the other services (~25 s, ~2.3 GiB of RAM), so CI
 //! runs this test. By hand: `testenv/pvenv up cassandra-cluster`, source the env file, then
@@ -42,7 +48,7 @@ fn pin(n: u32) -> Pin {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quorum_writes_survive_a_killed_node_which_then_catches_up() {
+async fn quorum_survives_a_crash_and_the_returned_node_is_repaired() {
     let (points, ctl) = cluster_env();
     let ks = format!("pv_failover_{}", std::process::id());
     let mut config = ScyllaConfig::new(points, ks.clone());
@@ -65,7 +71,30 @@ async fn quorum_writes_survive_a_killed_node_which_then_catches_up() {
     };
     result.await;
     nodectl(&ctl, "start", 3);
-    // Node 3 catches up (hints): read at ONE from node 3 alone until every pin is there.
+    nodectl(&ctl, "kill", 1);
+    // Nodes 2 and 3 are the only quorum now. Right after the crash a coordinator may not yet
+    // know node 1 is gone (or node 3 is back) and refuse or time out: retry errors, never a
+    // missing pin.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    for n in 0..60 {
+        loop {
+            match backend.has(&pin(n).cid).await {
+                Ok(found) => {
+                    assert!(found, "pin {n} missing from a QUORUM read with node 1 down");
+                    break;
+                }
+                Err(e) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "QUORUM reads with node 1 down still fail after 90 s: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+    backend.put(pin(60), Precondition::Absent).await.expect("QUORUM LWT put with node 1 down");
+    // Those reads contacted node 3 and repaired it: read at ONE from node 3 alone.
     let session = backend.session();
     let node3: SocketAddr = "127.0.0.3:19042".parse().expect("address");
     let mut stmt = session
@@ -77,30 +106,18 @@ async fn quorum_writes_survive_a_killed_node_which_then_catches_up() {
         NodeIdentifier::NodeAddress(node3),
         None,
     )));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let mut missing = 0;
-        for n in 0..60 {
-            let cid = pin(n).cid;
-            let d = cid.hash().digest();
-            let pfx = i32::from(u16::from_be_bytes([d[0], d[1]]));
-            let rows = session.execute_unpaged(&stmt, (pfx, cid.to_bytes())).await;
-            let found = rows
-                .ok()
-                .and_then(|r| r.into_rows_result().ok())
-                .is_some_and(|r| r.rows_num() == 1);
-            if !found {
-                missing += 1;
-            }
+    let mut missing = Vec::new();
+    for n in 0..=60 {
+        let cid = pin(n).cid;
+        let d = cid.hash().digest();
+        let pfx = i32::from(u16::from_be_bytes([d[0], d[1]]));
+        let rows =
+            session.execute_unpaged(&stmt, (pfx, cid.to_bytes())).await.expect("read at ONE");
+        if rows.into_rows_result().expect("rows").rows_num() != 1 {
+            missing.push(n);
         }
-        if missing == 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "node 3 still misses {missing} pins 120 s after restarting"
-        );
-        tokio::time::sleep(Duration::from_secs(2)).await;
     }
+    nodectl(&ctl, "start", 1);
+    assert!(missing.is_empty(), "node 3 misses pins {missing:?} after QUORUM reads repaired it");
     let _ = session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {ks}"), ()).await;
 }
