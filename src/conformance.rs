@@ -56,7 +56,7 @@ impl UrlHarness {
 #[async_trait]
 impl Harness for UrlHarness {
     async fn create(&self, faults: FaultInjector) -> Result<TestStore> {
-        if matches!(resolve(&self.base)?.1.location, UrlLocation::InProcess) {
+        if matches!(resolve(&self.base)?.1.location(), UrlLocation::InProcess) {
             let store = MemoryStore::new();
             let backend = Arc::new(MemoryBackend::open(store.clone(), faults));
             return Ok(TestStore::new(backend, store));

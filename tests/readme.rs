@@ -42,7 +42,7 @@ async fn capability_matrix_matches_the_compiled_in_backends() {
     let dir = tempfile::tempdir().unwrap();
     let mut checked = Vec::new();
     for entry in pinvault::BACKENDS.iter().filter(|e| e.is_compiled_in()) {
-        let url = match entry.scheme {
+        let url = match entry.scheme() {
             "memory" => "memory:".to_owned(),
             "s3" => format!("s3://{}/readme-matrix", test_env("PINVAULT_S3_BUCKET")),
             "gs" => format!("gs://{}/readme-matrix", test_env("PINVAULT_GCS_BUCKET")),
@@ -88,7 +88,7 @@ async fn capability_matrix_matches_the_compiled_in_backends() {
 fn every_url_scheme_is_listed() {
     let readme = readme();
     for entry in pinvault::BACKENDS {
-        assert!(readme.contains(&format!("| `{}` |", entry.form)), "{}", entry.form);
+        assert!(readme.contains(&format!("| `{}` |", entry.url.form)), "{}", entry.url.form);
         if let Some(feature) = entry.feature {
             assert!(readme.contains(&format!("`{feature}`")), "feature {feature}");
         }

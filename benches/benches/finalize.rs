@@ -8,8 +8,8 @@
 //! * `raw` — the same 11 writes with the same keys and prost records, SHA-256 of every
 //!   object included; before the last write it only checks that the set is unpublished.
 //!
-//! Every write is durable: RocksDB synced (`RocksOptions::default()`), sled flushed after
-//! each write (`SledOptions::default()`), so one iteration is 11 fsyncs on both sides.
+//! Every write is durable: RocksDB synced (`DirOptions::default()`), sled flushed after
+//! each write (`DirOptions::default()`), so one iteration is 11 fsyncs on both sides.
 
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use pinvault_core::kv::layout::{self, ObjectRecord, SetObject, SetRecord};
 use pinvault_core::kv::{KvBackend, KvEngine};
 use pinvault_core::publish::sha256;
 use pinvault_core::{ObjectName, Publisher, SetName, StagedObject};
-use pinvault_rocksdb::RocksOptions;
+use pinvault_rocksdb::DirOptions;
 use prost::Message;
 use rocksdb::WriteBatch;
 use sled::transaction::ConflictableTransactionError;
@@ -140,7 +140,7 @@ fn published(
 
 fn rocks(c: &mut Criterion, rt: &Runtime, objects: &[(ObjectName, Bytes)], manifest: &Bytes) {
     let dir = fixtures::scratch("rocksdb-finalize");
-    let backend = fixtures::open_rocks(rt, &dir.path().join("framework"), RocksOptions::default());
+    let backend = fixtures::open_rocks(rt, &dir.path().join("framework"), DirOptions::default());
     let raw = RawRocks::open(&dir.path().join("raw"), true);
     let cfs = raw.cfs();
     let options = raw.write_options();

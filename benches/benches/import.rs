@@ -12,8 +12,8 @@
 //!   holding 1000 pins' rows (record, 3 `by_peer`, 1 `expiry`) and one sequence row.
 //!
 //! Every iteration starts from a fresh, empty store (opening it and building the inputs is not
-//! measured; neither is closing it). RocksDB writes are synced (`RocksOptions::default()`),
-//! sled flushes after each write (`SledOptions::default()`). One iteration per sample, so
+//! measured; neither is closing it). RocksDB writes are synced (`DirOptions::default()`),
+//! sled flushes after each write (`DirOptions::default()`). One iteration per sample, so
 //! criterion's "unable to complete 10 samples" warnings are expected.
 
 use std::time::Duration;
@@ -28,7 +28,7 @@ use pinvault_benches::raw_sled::RawSled;
 use pinvault_core::kv::{KvBackend, KvEngine};
 use pinvault_core::transfer::{ImportOptions, NoProgress};
 use pinvault_core::{Batch, Pin, PinState, Precondition};
-use pinvault_rocksdb::RocksOptions;
+use pinvault_rocksdb::DirOptions;
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
@@ -110,7 +110,7 @@ fn imports(c: &mut Criterion) {
 
     let mut g = import_group(c, "rocksdb-sync/import-100k");
     framework(&mut g, &rt, &pins, Some(&ndjson), |rt, dir| {
-        fixtures::open_rocks(rt, dir.path(), RocksOptions::default())
+        fixtures::open_rocks(rt, dir.path(), DirOptions::default())
     });
     g.bench_function("raw", |b| {
         b.iter_batched(

@@ -1,4 +1,4 @@
-//! Lock discipline on RocksDB with synced writes (`RocksOptions::default()`): 4 concurrent
+//! Lock discipline on RocksDB with synced writes (`DirOptions::default()`): 4 concurrent
 //! writers each inserting 200 distinct pins with `Precondition::Absent` (800 commits, each one
 //! fsynced WriteBatch).
 //!
@@ -22,7 +22,7 @@ use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throug
 use pinvault_benches::fixtures;
 use pinvault_core::kv::{layout, Table};
 use pinvault_core::{Pin, PinState, Precondition};
-use pinvault_rocksdb::{RocksBackend, RocksOptions};
+use pinvault_rocksdb::{DirOptions, RocksBackend};
 use rocksdb::{ErrorKind, OptimisticTransactionDB, OptimisticTransactionOptions, WriteOptions};
 use tokio::runtime::Runtime;
 
@@ -144,7 +144,7 @@ fn run_optimistic(
 fn locks(c: &mut Criterion) {
     let rt = fixtures::runtime();
     let dir = fixtures::scratch("locks");
-    let backend = fixtures::open_rocks(&rt, &dir.path().join("framework"), RocksOptions::default());
+    let backend = fixtures::open_rocks(&rt, &dir.path().join("framework"), DirOptions::default());
     let global = Arc::new(tokio::sync::Mutex::new(()));
     let optimistic = open_optimistic(&dir.path().join("optimistic"));
     let sequence = AtomicU64::new(0);

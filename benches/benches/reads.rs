@@ -29,7 +29,7 @@ use pinvault_benches::raw_rocks::RawRocks;
 use pinvault_benches::raw_sled::RawSled;
 use pinvault_core::kv::{layout, KvBackend, KvEngine, LIST_PAGE};
 use pinvault_core::{Batch, Cursor, Pin, PinState, Precondition};
-use pinvault_rocksdb::RocksOptions;
+use pinvault_rocksdb::DirOptions;
 use rocksdb::IteratorMode;
 use std::hint::black_box;
 use tokio::runtime::Runtime;
@@ -133,7 +133,7 @@ fn rocks(c: &mut Criterion, rt: &Runtime) {
     let pins = fixtures::pins("get", GET_PINS);
     let cids = scattered(&pins);
     let backend =
-        fixtures::open_rocks(rt, &dir.path().join("get-framework"), RocksOptions::default());
+        fixtures::open_rocks(rt, &dir.path().join("get-framework"), DirOptions::default());
     fill(&backend, &pins);
     let raw = RawRocks::open(&dir.path().join("get-raw"), true);
     raw.load(&pins, BATCH, &mut 0);
@@ -156,7 +156,7 @@ fn rocks(c: &mut Criterion, rt: &Runtime) {
 
     let pins = fixtures::pins("list", BULK_PINS);
     let backend =
-        fixtures::open_rocks(rt, &dir.path().join("list-framework"), RocksOptions::default());
+        fixtures::open_rocks(rt, &dir.path().join("list-framework"), DirOptions::default());
     fill(&backend, &pins);
     let raw = RawRocks::open(&dir.path().join("list-raw"), true);
     raw.load(&pins, BATCH, &mut 0);

@@ -11,8 +11,8 @@
 //! Each runs three ways: `framework` (the async `PinState` on a tokio multi-thread runtime,
 //! which hops to the blocking pool), `kvstore` (the framework's synchronous `KvStore`, to show
 //! what the hop costs) and `raw`. Durability is in the group name: `rocksdb-sync`
-//! (`RocksOptions::default()`, every write fsynced), `rocksdb-nosync` (to expose the CPU cost
-//! that an fsync hides) and `sled-durable` (`SledOptions::default()`, `Db::flush` after every
+//! (`DirOptions::default()`, every write fsynced), `rocksdb-nosync` (to expose the CPU cost
+//! that an fsync hides) and `sled-durable` (`DirOptions::default()`, `Db::flush` after every
 //! write, on both sides).
 
 use std::time::Duration;
@@ -24,7 +24,7 @@ use pinvault_benches::raw_rocks::{self, RawRocks};
 use pinvault_benches::raw_sled::RawSled;
 use pinvault_core::kv::{layout, KvBackend, KvEngine};
 use pinvault_core::{Batch, PinState, Precondition, Version};
-use pinvault_rocksdb::RocksOptions;
+use pinvault_rocksdb::DirOptions;
 use rocksdb::WriteBatch;
 use sled::transaction::ConflictableTransactionError;
 use tokio::runtime::Runtime;
@@ -114,7 +114,7 @@ fn rocks(c: &mut Criterion, rt: &Runtime, sync: bool) {
     let backend = fixtures::open_rocks(
         rt,
         &dir.path().join("framework"),
-        RocksOptions { sync, ..RocksOptions::default() },
+        DirOptions { sync, ..DirOptions::default() },
     );
     let raw = RawRocks::open(&dir.path().join("raw"), sync);
     let cfs = raw.cfs();

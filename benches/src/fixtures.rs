@@ -11,8 +11,8 @@ use multihash::Multihash;
 use pinvault_core::codec::ndjson::encode_pin_json;
 use pinvault_core::kv::layout;
 use pinvault_core::{FaultInjector, ObjectName, PeerId, Pin, PinOptions, PinType, SetName};
-use pinvault_rocksdb::{RocksBackend, RocksOptions};
-use pinvault_sled::{SledBackend, SledOptions};
+use pinvault_rocksdb::{DirOptions, RocksBackend};
+use pinvault_sled::SledBackend;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
@@ -146,14 +146,14 @@ pub fn manifest(objects: &[(ObjectName, Bytes)]) -> Bytes {
 }
 
 /// Opens the RocksDB backend over `path` with `options` (the default is synced commits).
-pub fn open_rocks(rt: &Runtime, path: &Path, options: RocksOptions) -> RocksBackend {
+pub fn open_rocks(rt: &Runtime, path: &Path, options: DirOptions) -> RocksBackend {
     rt.block_on(pinvault_rocksdb::open(path, options, FaultInjector::disabled()))
         .expect("opening the pinvault RocksDB backend")
 }
 
 /// Opens the sled backend over `path` with the default options (flush after every write).
 pub fn open_sled(rt: &Runtime, path: &Path) -> SledBackend {
-    rt.block_on(pinvault_sled::open(path, SledOptions::default(), FaultInjector::disabled()))
+    rt.block_on(pinvault_sled::open(path, DirOptions::default(), FaultInjector::disabled()))
         .expect("opening the pinvault sled backend")
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use pinvault_core::kv::layout;
 use pinvault_core::kv::Table;
 use pinvault_core::Pin;
-use pinvault_rocksdb::{RocksEngine, RocksOptions};
+use pinvault_rocksdb::{DirOptions, RocksEngine};
 use rocksdb::{ColumnFamily, WriteBatch, WriteOptions, DB};
 
 /// A RocksDB database laid out as pinvault's, driven directly.
@@ -38,9 +38,9 @@ pub struct Cfs<'a> {
 
 impl RawRocks {
     /// Opens (creating) the database in `path`, with the backend's options; `sync` is
-    /// `WriteOptions::set_sync` of every write, as `RocksOptions::sync`.
+    /// `WriteOptions::set_sync` of every write, as `DirOptions::sync`.
     pub fn open(path: &Path, sync: bool) -> Self {
-        let engine = RocksEngine::open(path, &RocksOptions { sync, ..RocksOptions::default() })
+        let engine = RocksEngine::open(path, &DirOptions { sync, ..DirOptions::default() })
             .expect("opening the raw RocksDB database");
         RawRocks { engine, sync }
     }

@@ -1,7 +1,7 @@
 //! The raw sled side of the comparisons: a sled `Db` opened as `pinvault-sled` opens it (default
 //! `Config`, one tree per table), the rows of the KV layer written in one multi-tree
 //! transaction over just the trees they touch, and `Db::flush` after every write, as the
-//! backend does with `SledOptions::durable` (the default).
+//! backend does with `DirOptions::sync` (the default).
 
 use std::path::Path;
 
@@ -59,7 +59,7 @@ impl RawSled {
         }
     }
 
-    /// Flushes (fsyncs) the database: the durability of `SledOptions::default()`.
+    /// Flushes (fsyncs) the database: the durability of `DirOptions::default()`.
     pub fn flush(&self) {
         self.db.flush().expect("flushing the raw sled database");
     }

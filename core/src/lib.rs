@@ -45,6 +45,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod backend_url;
 pub mod batch;
 pub mod capability;
 pub mod checked;
@@ -61,6 +62,7 @@ pub mod paging;
 pub mod pin;
 pub mod publish;
 pub mod repair;
+pub mod secret;
 pub mod state;
 pub mod store_dir;
 mod sync;
@@ -68,6 +70,7 @@ pub mod transfer;
 pub mod version;
 pub mod workload;
 
+pub use backend_url::{BackendUrl, DirOptions};
 pub use batch::{Batch, BatchOp, Receipt};
 pub use capability::Capabilities;
 pub use checked::Checked;
@@ -79,6 +82,7 @@ pub use name::{ObjectKey, ObjectName, SetName};
 pub use pin::{PeerId, Pin, PinMode, PinOptions, PinType};
 pub use publish::{ObjectMeta, Publication, Publisher, PublisherExt, StagedObject, SweepReport};
 pub use repair::RepairReport;
+pub use secret::Secret;
 pub use state::{Cursor, Expiry, ListEntry, MigrationReport, PinState, Placement, Versioned};
 pub use store_dir::OpenMode;
 pub use version::{Precondition, Version};

@@ -1,5 +1,5 @@
-//! Backend URLs: `pinvault::resolve`, which parses and shape-checks a URL without opening
-//! anything (`src/open.rs`).
+//! Backend URLs: `pinvault::open::resolve`, which finds the scheme in the facade's table and
+//! parses the URL against its shape (`pinvault_core::backend_url`) without opening anything.
 //!
 //! Properties, for any UTF-8 input (invalid UTF-8 is replaced, lossily):
 //! * nothing panics, and the answer is deterministic;
@@ -9,7 +9,7 @@
 //!   `memory:` takes no location and no options; a directory is an absolute path that is not
 //!   the filesystem root; a bucket is non-empty and its prefix has no leading or trailing `/`;
 //!   a cluster has non-empty `host[:port]` contact points and a 1–48 character
-//!   `[A-Za-z0-9_]` keyspace, and its URL holds no `#` or `@`.
+//!   `[A-Za-z0-9_]` keyspace starting with a letter, and its URL holds no `#` or `@`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -30,22 +30,22 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(other) => panic!("resolve({url:?}) failed with a non-InvalidInput error: {other:?}"),
         Ok((entry, target)) => {
-            assert_eq!(target.url, url, "Target.url is not the input");
+            assert_eq!(target.as_str(), url, "the parsed URL is not the input");
             let scheme = url
                 .split_once(':')
                 .map(|(s, _)| s)
                 .expect("a resolved URL has a scheme");
             assert!(
-                entry.scheme.eq_ignore_ascii_case(scheme),
+                entry.scheme().eq_ignore_ascii_case(scheme),
                 "{scheme:?} resolved to {entry:?}"
             );
-            assert!(BACKENDS.iter().any(|e| e.scheme == entry.scheme));
-            match (&entry.shape, &target.location) {
+            assert!(BACKENDS.iter().any(|e| e.scheme() == entry.scheme()));
+            match (&entry.url.shape, target.location()) {
                 (Shape::InProcess, Location::InProcess) => {
                     assert!(
-                        target.options.is_empty(),
+                        target.options().is_empty(),
                         "memory: took options {:?}",
-                        target.options
+                        target.options()
                     );
                 }
                 (Shape::Directory, Location::Directory(path)) => {
@@ -69,11 +69,12 @@ fuzz_target!(|data: &[u8]| {
                     assert!(keyspace
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || c == '_'));
+                    assert!(keyspace.starts_with(|c: char| c.is_ascii_alphabetic()));
                 }
                 (shape, location) => panic!("a {shape:?} scheme resolved to {location:?}"),
             }
             let (entry2, target2) = resolve(url).expect("resolve is deterministic");
-            assert_eq!(entry2.scheme, entry.scheme);
+            assert_eq!(entry2.scheme(), entry.scheme());
             assert_eq!(&target2, target);
         }
     }

@@ -5,7 +5,7 @@
 //! The pin contract (preconditions, batches, views, versions, receipts, migrate) is the one
 //! [`pinvault_core::kv::KvBackend`] already proves on RocksDB and sled, unchanged: this crate
 //! only supplies an engine, [`FsLogEngine`] (module `log`). Every engine `write` appends **one**
-//! record to `pins.log` and `fdatasync`s it (when [`FsOptions::durable`], the default), then
+//! record to `pins.log` and `fdatasync`s it (when [`DirOptions::durable`], the default), then
 //! applies it to an in-memory index (a `BTreeMap` per table behind one `RwLock`, so a `scan`
 //! reads one snapshot). One record per write is what makes a commit atomic across a crash:
 //! recovery keeps a record whole or drops it whole.
@@ -78,7 +78,7 @@
 //!
 //! A writable open takes an exclusive `flock` on `<root>/LOCK`; a second writable open of the
 //! same root, from this process or another, is [`Error::Unavailable`] (naming the lock file)
-//! until the first instance is dropped, or waits for it up to [`FsOptions::lock_wait`]
+//! until the first instance is dropped, or waits for it up to [`DirOptions::lock_wait`]
 //! (polling the lock with a growing pause on the blocking pool, never blocking the runtime).
 //! Within the instance, writers of the log are serialised (one fsync per commit, no group
 //! commit); `stage`/`finalize` share a gate that `abort`/`sweep` take exclusively.
@@ -123,7 +123,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -178,23 +177,30 @@ pub fn published_set_path(set: &SetName) -> PathBuf {
 /// The crash points when the filesystem cannot publish (publication is then refused).
 const PIN_CRASH_POINTS: &[&str] = &[kv::COMMIT_VALIDATED, kv::COMMIT_WRITTEN];
 
-/// How to open an fs store.
-#[derive(Clone, Debug)]
-pub struct FsOptions {
-    /// fsync every write before it returns (log records, staged and published files, and the
-    /// directories naming them).
-    pub durable: bool,
-    /// How long a writable open waits for another instance to release the root's `LOCK`
-    /// before it is [`Error::Unavailable`]; zero (the default) does not wait. Read-only opens
-    /// take no lock, so they never wait.
-    pub lock_wait: Duration,
+/// How to open an fs store ([`DirOptions::sync`]: fsync log records, staged and published files
+/// and the directories naming them before a write returns).
+pub use pinvault_core::DirOptions;
+
+/// The URL form of this backend: `fs:///path[?sync=true|false&lock_timeout=SECONDS]`
+/// ([`DirOptions::from_url`]).
+pub const URL_FORM: pinvault_core::backend_url::UrlForm = pinvault_core::backend_url::UrlForm {
+    scheme: "fs",
+    form: "fs:///path",
+    shape: pinvault_core::backend_url::Shape::Directory,
+};
+
+/// Opens the store a [`URL_FORM`] URL names, in `mode`.
+pub async fn open_url(
+    url: &pinvault_core::BackendUrl,
+    mode: OpenMode,
+    faults: FaultInjector,
+) -> Result<FsBackend> {
+    open_with_mode(url.directory()?, DirOptions::from_url(url)?, mode, faults).await
 }
 
-impl Default for FsOptions {
-    /// Durable: pinvault's default is never to acknowledge what a crash can take back.
-    fn default() -> Self {
-        FsOptions { durable: true, lock_wait: Duration::ZERO }
-    }
+/// [`repair`]s the store a [`URL_FORM`] URL names.
+pub async fn repair_url(url: &pinvault_core::BackendUrl) -> Result<pinvault_core::RepairReport> {
+    repair(url.directory()?, DirOptions::from_url(url)?).await
 }
 
 /// Both contracts on a directory: pins through the KV layer over [`FsLogEngine`], publication
@@ -220,7 +226,7 @@ impl fmt::Debug for FsBackend {
 /// Opens (creating if needed) the fs store in directory `path` on tokio's blocking pool.
 pub async fn open(
     path: impl AsRef<Path>,
-    options: FsOptions,
+    options: DirOptions,
     faults: FaultInjector,
 ) -> Result<FsBackend> {
     open_with_mode(path, options, OpenMode::CreateIfMissing, faults).await
@@ -230,7 +236,7 @@ pub async fn open(
 /// [`Error::NoStore`] and nothing is created; [`OpenMode::ReadOnly`] is [`open_read_only`].
 pub async fn open_with_mode(
     path: impl AsRef<Path>,
-    options: FsOptions,
+    options: DirOptions,
     mode: OpenMode,
     faults: FaultInjector,
 ) -> Result<FsBackend> {
@@ -250,7 +256,7 @@ pub async fn open_with_mode(
 /// clean report and is not changed.
 pub async fn repair(
     path: impl AsRef<Path>,
-    options: FsOptions,
+    options: DirOptions,
 ) -> Result<pinvault_core::RepairReport> {
     let path = path.as_ref().to_path_buf();
     tokio::task::spawn_blocking(move || repair_blocking(&path, options))
@@ -276,7 +282,7 @@ pub async fn check(path: impl AsRef<Path>) -> Result<()> {
 /// no store is [`Error::NoStore`].
 pub async fn open_read_only(
     path: impl AsRef<Path>,
-    options: FsOptions,
+    options: DirOptions,
     faults: FaultInjector,
 ) -> Result<FsBackend> {
     let path = path.as_ref().to_path_buf();
@@ -289,7 +295,7 @@ impl FsBackend {
     /// [`open_read_only`], blocking.
     pub fn open_blocking_read_only(
         path: PathBuf,
-        options: FsOptions,
+        options: DirOptions,
         faults: FaultInjector,
     ) -> Result<Self> {
         let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, OpenMode::MustExist)?;
@@ -298,14 +304,18 @@ impl FsBackend {
 
     /// Opens (creating if needed) the store at `path`, blocking: takes the root's lock, replays
     /// the pin log, probes the filesystem for publication. Prefer [`open`] from async code.
-    pub fn open_blocking(path: PathBuf, options: FsOptions, faults: FaultInjector) -> Result<Self> {
+    pub fn open_blocking(
+        path: PathBuf,
+        options: DirOptions,
+        faults: FaultInjector,
+    ) -> Result<Self> {
         Self::open_blocking_with_mode(path, options, OpenMode::CreateIfMissing, faults)
     }
 
     /// [`FsBackend::open_blocking`] in `mode` (see [`open_with_mode`]).
     pub fn open_blocking_with_mode(
         path: PathBuf,
-        options: FsOptions,
+        options: DirOptions,
         mode: OpenMode,
         faults: FaultInjector,
     ) -> Result<Self> {
@@ -316,7 +326,7 @@ impl FsBackend {
     fn open_claimed(
         claim: store_dir::Claim,
         path: PathBuf,
-        options: FsOptions,
+        options: DirOptions,
         mode: OpenMode,
         faults: FaultInjector,
     ) -> Result<Self> {
@@ -338,14 +348,14 @@ impl FsBackend {
         let publish = if read_only {
             publish::Publish::open_read_only(root, faults)?
         } else {
-            publish::Publish::open(root, options.durable, faults)?
+            publish::Publish::open(root, options.sync, faults)?
         };
         if !read_only {
             claim.commit()?;
         }
         let mut capabilities = Capabilities::none(BACKEND);
         capabilities.persistent = true;
-        capabilities.durable_on_return = options.durable;
+        capabilities.durable_on_return = options.sync;
         capabilities.linearizable_conditional_writes = true;
         capabilities.atomic_batch = true;
         capabilities.conditional_batch = true;

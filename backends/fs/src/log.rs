@@ -132,7 +132,7 @@ use crate::root::{io_error, Root};
 
 /// The file recording how much of `pins.log` is committed.
 pub const PINS_SEQ: &str = "pins.seq";
-use crate::{FsOptions, BACKEND};
+use crate::{DirOptions, BACKEND};
 
 /// The first 8 bytes of a pin log.
 pub const MAGIC: &[u8; 8] = b"PVFSLOG1";
@@ -504,7 +504,7 @@ impl FsLogEngine {
     /// after the store directory rule ([`pinvault_core::store_dir`]). Blocking. This is the
     /// engine alone, e.g. for `pinvault_conformance::kv_migration`; [`crate::open`] opens the
     /// whole backend.
-    pub fn open(path: impl AsRef<Path>, options: &FsOptions) -> Result<Self> {
+    pub fn open(path: impl AsRef<Path>, options: &DirOptions) -> Result<Self> {
         let path = path.as_ref();
         let claim =
             store_dir::claim(path, BACKEND, crate::STORE_FORMAT, OpenMode::CreateIfMissing)?;
@@ -516,7 +516,7 @@ impl FsLogEngine {
 
     /// Opens the pin log in an opened root: replays it, judges any damage against `pins.seq`
     /// (module docs, "Recovery"), and, when writable, repairs a torn tail and compacts if due.
-    pub(crate) fn open_in(root: Arc<Root>, options: &FsOptions, access: Access) -> Result<Self> {
+    pub(crate) fn open_in(root: Arc<Root>, options: &DirOptions, access: Access) -> Result<Self> {
         if access.read_only {
             return Self::open_read_only_in(root, options, access);
         }
@@ -569,7 +569,7 @@ impl FsLogEngine {
         };
         let engine = FsLogEngine {
             root,
-            durable: options.durable,
+            durable: options.sync,
             read_only: false,
             index: RwLock::new(index),
             writer: Mutex::new(Writer {
@@ -595,7 +595,7 @@ impl FsLogEngine {
     /// except when the name was renamed over in between), and an incomplete record at the end
     /// is a writer's append in progress, not damage. When a check still fails while the files
     /// changed under it (a repair or a compaction raced the read), the read starts over.
-    fn open_read_only_in(root: Arc<Root>, options: &FsOptions, access: Access) -> Result<Self> {
+    fn open_read_only_in(root: Arc<Root>, options: &DirOptions, access: Access) -> Result<Self> {
         let location = root.display(PINS_LOG);
         let mut attempt = 0;
         let loaded = loop {
@@ -627,7 +627,7 @@ impl FsLogEngine {
         }
         Ok(FsLogEngine {
             root,
-            durable: options.durable,
+            durable: options.sync,
             read_only: true,
             index: RwLock::new(index),
             writer: Mutex::new(Writer {

@@ -29,11 +29,11 @@ use prost::Message;
 use crate::log::{self, LogRecord, SeqFile, HEADER, MAGIC, PINS_SEQ};
 use crate::names::PINS_LOG;
 use crate::root::{io_error, Root};
-use crate::{FsBackend, FsOptions, BACKEND, STORE_FORMAT};
+use crate::{DirOptions, FsBackend, BACKEND, STORE_FORMAT};
 
 /// Repairs the fs store at `path` on the calling thread (see the module docs). Waits up to
 /// `options.lock_wait` for a writer holding the store.
-pub fn repair_blocking(path: &Path, options: FsOptions) -> Result<RepairReport> {
+pub fn repair_blocking(path: &Path, options: DirOptions) -> Result<RepairReport> {
     let claim = store_dir::claim(path, BACKEND, STORE_FORMAT, OpenMode::MustExist)?;
     let mut report = RepairReport::new(BACKEND, path);
     {
@@ -52,7 +52,7 @@ pub fn repair_blocking(path: &Path, options: FsOptions) -> Result<RepairReport> 
 pub fn check_blocking(path: &Path) -> Result<()> {
     FsBackend::open_blocking_read_only(
         path.to_path_buf(),
-        FsOptions::default(),
+        DirOptions::default(),
         FaultInjector::disabled(),
     )
     .map(drop)

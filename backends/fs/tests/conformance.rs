@@ -4,7 +4,7 @@
 
 fn harness() -> impl pinvault_conformance::Harness {
     pinvault_conformance::DirHarness::new("fs", |path, faults| {
-        pinvault_fs::open(path, pinvault_fs::FsOptions::default(), faults)
+        pinvault_fs::open(path, pinvault_fs::DirOptions::default(), faults)
     })
 }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use pinvault_conformance::fixtures::full_pin;
 use pinvault_core::{Error, FaultInjector, PinState, Precondition, Result};
-use pinvault_fs::{FsBackend, FsOptions};
+use pinvault_fs::{DirOptions, FsBackend};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata};
@@ -59,7 +59,7 @@ fn open_watched(root: &Path, read_only: bool) -> (Result<FsBackend>, Vec<String>
     let warnings = Warnings::default();
     let opened = tracing::subscriber::with_default(warnings.clone(), || {
         let (path, options, faults) =
-            (root.to_path_buf(), FsOptions::default(), FaultInjector::disabled());
+            (root.to_path_buf(), DirOptions::default(), FaultInjector::disabled());
         if read_only {
             FsBackend::open_blocking_read_only(path, options, faults)
         } else {
@@ -110,7 +110,7 @@ fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("store");
     let store =
-        FsBackend::open_blocking(root.clone(), FsOptions::default(), FaultInjector::disabled())
+        FsBackend::open_blocking(root.clone(), DirOptions::default(), FaultInjector::disabled())
             .expect("open");
     let mut lens = vec![store.engine().log_len()];
     let mut seq_before_last = Vec::new();

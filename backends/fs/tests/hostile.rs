@@ -13,10 +13,10 @@ use pinvault_conformance::fixtures::{content, full_pin, object, set};
 use pinvault_core::{
     Error, FaultInjector, ObjectKey, PinState, Precondition, Publisher, StagedObject,
 };
-use pinvault_fs::{published_object_path, published_set_path, FsBackend, FsOptions};
+use pinvault_fs::{published_object_path, published_set_path, DirOptions, FsBackend};
 
 async fn open(path: &Path) -> pinvault_core::Result<FsBackend> {
-    pinvault_fs::open(path, FsOptions::default(), FaultInjector::disabled()).await
+    pinvault_fs::open(path, DirOptions::default(), FaultInjector::disabled()).await
 }
 
 async fn open_ok(path: &Path) -> FsBackend {
@@ -310,7 +310,7 @@ async fn second_open_of_one_root_is_unavailable() {
         }
         other => panic!("a second open must be Unavailable, got {other:?}"),
     }
-    match pinvault_fs::FsLogEngine::open(&root, &FsOptions::default()) {
+    match pinvault_fs::FsLogEngine::open(&root, &DirOptions::default()) {
         Err(Error::Unavailable { .. }) => {}
         other => panic!("the engine alone must be refused too, got {other:?}"),
     }
@@ -326,7 +326,7 @@ async fn second_open_of_one_root_is_unavailable() {
 async fn log_is_compacted_and_survives_reopen() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("store");
-    let options = FsOptions { durable: false, ..FsOptions::default() };
+    let options = DirOptions { sync: false, ..DirOptions::default() };
     let store =
         pinvault_fs::open(&root, options.clone(), FaultInjector::disabled()).await.expect("open");
     let mut pin = full_pin(7);

@@ -4,6 +4,6 @@
 
 fn main() {
     pinvault_conformance::kill::main("fs", |path| {
-        pinvault_fs::open(path, pinvault_fs::FsOptions::default(), Default::default())
+        pinvault_fs::open(path, pinvault_fs::DirOptions::default(), Default::default())
     });
 }

@@ -14,7 +14,7 @@ fn main() {
         |path: PathBuf, lock_wait: Duration| {
             pinvault_fs::open(
                 path,
-                pinvault_fs::FsOptions { lock_wait, ..Default::default() },
+                pinvault_fs::DirOptions { lock_wait, ..Default::default() },
                 Default::default(),
             )
         },

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinvault_core::kv::{KvEngine, KvWrite, Table};
 use pinvault_core::FaultInjector;
-use pinvault_fs::{FsBackend, FsLogEngine, FsOptions};
+use pinvault_fs::{DirOptions, FsBackend, FsLogEngine};
 
 const KEYS: u64 = 8;
 const VALUE_BYTES: usize = 32 << 10;
@@ -27,7 +27,7 @@ fn value(write: u64) -> Vec<u8> {
 fn check_snapshot(root: &Path) -> Option<u64> {
     let backend = FsBackend::open_blocking_read_only(
         root.to_path_buf(),
-        FsOptions::default(),
+        DirOptions::default(),
         FaultInjector::disabled(),
     )
     .unwrap_or_else(|e| panic!("a read-only open beside a live writer failed: {e}"));
@@ -56,7 +56,7 @@ fn check_snapshot(root: &Path) -> Option<u64> {
 fn readers_see_a_prefix_of_a_live_writers_history_across_compactions() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
-    let options = FsOptions { durable: false, ..FsOptions::default() };
+    let options = DirOptions { sync: false, ..DirOptions::default() };
     // The whole backend once, so the store has the KV layer's format record; then the engine
     // alone writes raw values (the readers open the whole backend, which checks that record).
     drop(

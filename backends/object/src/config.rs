@@ -1,6 +1,6 @@
 //! How a backend is configured: [`ObjectOptions`] over any `Arc<dyn ObjectStore>` and a prefix,
 //! built directly or from a store-specific config ([`S3Config`], [`GcsConfig`],
-//! [`AzureConfig`], [`LocalConfig`]) or a URL ([`ObjectConfig::from_url`]).
+//! [`AzureConfig`], [`LocalConfig`]) or a URL ([`ObjectConfig::from_url`], [`URL_FORMS`]).
 //!
 //! Secrets are held in [`Secret`], whose `Debug` prints `***`, and are never put in a URL:
 //! [`ObjectConfig::from_url`] refuses a URL carrying a password or a key, and reads credentials
@@ -28,7 +28,8 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::ObjectStore;
-use pinvault_core::{Error, FaultInjector, Result};
+use pinvault_core::backend_url::{Location, Shape, UrlForm};
+use pinvault_core::{BackendUrl, Error, FaultInjector, Result, Secret};
 
 /// The kind of store behind a backend: decides the capability flags that depend on the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -58,28 +59,6 @@ impl StoreKind {
             StoreKind::Memory => "object-memory",
             StoreKind::Other => "object",
         }
-    }
-}
-
-/// A credential: `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a credential.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The credential itself, to hand to the store's builder.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
     }
 }
 
@@ -396,9 +375,9 @@ pub enum StoreConfig {
     Gcs(GcsConfig),
     /// `az://container/prefix`.
     Azure(AzureConfig),
-    /// `file:///directory?prefix=...`.
+    /// A local directory (no URL form: the facade does not offer it).
     Local(LocalConfig),
-    /// `memory:`.
+    /// In process memory (no URL form).
     Memory,
 }
 
@@ -411,103 +390,72 @@ pub struct ObjectConfig {
     pub prefix: String,
 }
 
-fn param(url: &url::Url, name: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
-}
-
-fn flag(url: &url::Url, name: &str, default: bool) -> Result<bool> {
-    match param(url, name).as_deref() {
-        None => Ok(default),
-        Some("true") | Some("1") => Ok(true),
-        Some("false") | Some("0") => Ok(false),
-        Some(other) => Err(Error::invalid(
-            format!("URL parameter {name}"),
-            format!("{other:?} is not true/false"),
-        )),
-    }
-}
+/// The URL forms of the object-store backend.
+pub const URL_FORMS: [UrlForm; 3] = [
+    UrlForm { scheme: "s3", form: "s3://bucket/prefix", shape: Shape::Bucket },
+    UrlForm { scheme: "gs", form: "gs://bucket/prefix", shape: Shape::Bucket },
+    UrlForm { scheme: "az", form: "az://container/prefix", shape: Shape::Bucket },
+];
 
 impl ObjectConfig {
-    /// Parses `s3://bucket/prefix?endpoint=..&region=..&allow_http=true`,
-    /// `gs://bucket/prefix`, `az://container/prefix?account=..&endpoint=..&allow_http=true`,
-    /// `file:///directory?prefix=..&fsync=false` or `memory:`, taking credentials from the
-    /// process environment (see the module doc).
-    pub fn from_url(url: &str) -> Result<Self> {
-        Self::from_url_with_env(url, |name| std::env::var(name).ok())
+    /// The store a URL of [`URL_FORMS`] names: `s3://bucket/prefix[?endpoint=&region=&allow_http=]`,
+    /// `gs://bucket/prefix`, `az://container/prefix[?account=&endpoint=&allow_http=]`, taking
+    /// credentials from the process environment only (see the module doc).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an option the scheme does not take (credentials included:
+    /// URLs get logged) or an `az://` URL with no account.
+    pub fn from_url(url: &BackendUrl) -> Result<Self> {
+        Self::from_url_with_env(url, |name| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }
 
     /// [`ObjectConfig::from_url`] with an explicit environment lookup.
-    pub fn from_url_with_env(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let bad = |why: &str| Error::invalid("object store URL", why.to_owned());
-        let parsed = url::Url::parse(url).map_err(|e| bad(&format!("does not parse: {e}")))?;
-        if parsed.password().is_some() || !parsed.username().is_empty() {
-            return Err(bad(
-                "credentials do not belong in a URL (URLs get logged): use the environment",
-            ));
-        }
-        for key in ["access_key", "secret", "secret_access_key", "key", "sas", "token"] {
-            if param(&parsed, key).is_some() {
-                return Err(bad(
-                    "credentials do not belong in a URL (URLs get logged): use the environment",
-                ));
-            }
-        }
-        let host = || {
-            parsed
-                .host_str()
-                .filter(|h| !h.is_empty())
-                .map(str::to_owned)
-                .ok_or_else(|| bad("names no bucket or container"))
+    pub fn from_url_with_env(
+        url: &BackendUrl,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let Location::Bucket { bucket, prefix } = url.location() else {
+            return Err(url.invalid("the object-store backend takes a bucket URL"));
         };
-        let path_prefix = parsed.path().trim_matches('/').to_owned();
-        let (store, prefix) = match parsed.scheme() {
-            "s3" => (
+        let param = |name: &str| url.option(name).map(str::to_owned);
+        let store = match url.form().scheme {
+            "s3" => {
+                url.check_options(&["endpoint", "region", "allow_http"])?;
                 StoreConfig::S3(S3Config {
-                    bucket: host()?,
-                    region: param(&parsed, "region")
+                    bucket: bucket.clone(),
+                    region: param("region")
                         .or_else(|| env("PINVAULT_S3_REGION"))
                         .unwrap_or_else(|| "us-east-1".to_owned()),
-                    endpoint: param(&parsed, "endpoint").or_else(|| env("PINVAULT_S3_ENDPOINT")),
+                    endpoint: param("endpoint").or_else(|| env("PINVAULT_S3_ENDPOINT")),
                     access_key_id: env("PINVAULT_S3_ACCESS_KEY_ID"),
                     secret_access_key: env("PINVAULT_S3_SECRET_ACCESS_KEY").map(Secret::new),
-                    allow_http: flag(&parsed, "allow_http", false)?,
-                }),
-                path_prefix,
-            ),
-            "gs" => (
+                    allow_http: url.bool_option("allow_http", false)?,
+                })
+            }
+            "gs" => {
+                url.check_options(&[])?;
                 StoreConfig::Gcs(GcsConfig {
-                    bucket: host()?,
+                    bucket: bucket.clone(),
                     service_account_path: env("PINVAULT_GCS_SERVICE_ACCOUNT"),
-                }),
-                path_prefix,
-            ),
-            "az" => (
+                })
+            }
+            "az" => {
+                url.check_options(&["account", "endpoint", "allow_http"])?;
                 StoreConfig::Azure(AzureConfig {
-                    container: host()?,
-                    account: param(&parsed, "account")
+                    container: bucket.clone(),
+                    account: param("account")
                         .or_else(|| env("PINVAULT_AZURE_ACCOUNT"))
-                        .ok_or_else(|| bad("az:// needs ?account= or PINVAULT_AZURE_ACCOUNT"))?,
+                        .ok_or_else(|| {
+                            url.invalid("az:// needs ?account= or PINVAULT_AZURE_ACCOUNT")
+                        })?,
                     access_key: env("PINVAULT_AZURE_ACCESS_KEY").map(Secret::new),
-                    endpoint: param(&parsed, "endpoint").or_else(|| env("PINVAULT_AZURE_ENDPOINT")),
-                    allow_http: flag(&parsed, "allow_http", false)?,
-                }),
-                path_prefix,
-            ),
-            "file" => {
-                let root = parsed.to_file_path().map_err(|()| bad("not a local path"))?;
-                (
-                    StoreConfig::Local(LocalConfig { root, fsync: flag(&parsed, "fsync", true)? }),
-                    param(&parsed, "prefix").unwrap_or_default(),
-                )
+                    endpoint: param("endpoint").or_else(|| env("PINVAULT_AZURE_ENDPOINT")),
+                    allow_http: url.bool_option("allow_http", false)?,
+                })
             }
-            "memory" => (StoreConfig::Memory, String::new()),
-            other => {
-                return Err(bad(&format!(
-                    "unknown scheme {other:?}: use s3://, gs://, az://, file:// or memory:"
-                )))
-            }
+            other => return Err(url.invalid(format!("{other}: not an object-store scheme"))),
         };
-        Ok(ObjectConfig { store, prefix })
+        Ok(ObjectConfig { store, prefix: prefix.clone() })
     }
 
     /// Builds the store and the options.
@@ -526,6 +474,10 @@ impl ObjectConfig {
 mod tests {
     use super::*;
 
+    fn s3(url: &str) -> BackendUrl {
+        BackendUrl::parse(url, URL_FORMS[0]).unwrap()
+    }
+
     fn env(name: &str) -> Option<String> {
         match name {
             "PINVAULT_S3_SECRET_ACCESS_KEY" => Some("hunter2-very-secret".into()),
@@ -537,7 +489,7 @@ mod tests {
     #[test]
     fn urls_parse_and_secrets_never_print() {
         let c = ObjectConfig::from_url_with_env(
-            "s3://bucket/some/prefix?endpoint=http://127.0.0.1:9000&allow_http=true",
+            &s3("s3://bucket/some/prefix?endpoint=http://127.0.0.1:9000&allow_http=true"),
             env,
         )
         .unwrap();
@@ -561,16 +513,26 @@ mod tests {
 
     #[test]
     fn credentials_in_urls_are_refused() {
-        for url in ["s3://user:pw@bucket/p", "s3://bucket/p?secret=x", "az://c/p?access_key=x"] {
-            assert!(
-                matches!(
-                    ObjectConfig::from_url_with_env(url, env),
-                    Err(Error::InvalidInput { .. })
-                ),
-                "{url}"
-            );
+        assert!(BackendUrl::parse("s3://user:pw@bucket/p", URL_FORMS[0]).is_err());
+        for (url, form) in [("s3://bucket/p?secret=x", 0), ("az://c/p?access_key=x", 2)] {
+            let url = BackendUrl::parse(url, URL_FORMS[form]).unwrap();
+            let refused = ObjectConfig::from_url_with_env(&url, env);
+            assert!(matches!(refused, Err(Error::InvalidInput { .. })), "{url:?}");
         }
-        assert!(ObjectConfig::from_url_with_env("ftp://x/y", env).is_err());
+    }
+
+    #[test]
+    fn each_scheme_takes_its_own_options() {
+        let gs = BackendUrl::parse("gs://b/p?endpoint=x", URL_FORMS[1]).unwrap();
+        assert!(ObjectConfig::from_url_with_env(&gs, env).is_err());
+        let s3_fsync = s3("s3://b/p?fsync=false");
+        assert!(ObjectConfig::from_url_with_env(&s3_fsync, env).is_err());
+        let one = s3("s3://b/p?allow_http=1");
+        let err = ObjectConfig::from_url_with_env(&one, env).unwrap_err().to_string();
+        assert!(err.contains("must be true or false"), "{err}");
+        let az = BackendUrl::parse("az://c/p", URL_FORMS[2]).unwrap();
+        let err = ObjectConfig::from_url_with_env(&az, env).unwrap_err().to_string();
+        assert!(err.contains("account"), "{err}");
     }
 
     #[test]

@@ -141,11 +141,12 @@ pub mod views;
 
 pub use backend::{ObjectBackend, LIST_PAGE};
 pub use config::{
-    AzureConfig, GcsConfig, LocalConfig, ObjectConfig, ObjectOptions, S3Config, Secret,
-    StoreConfig, StoreKind,
+    AzureConfig, GcsConfig, LocalConfig, ObjectConfig, ObjectOptions, S3Config, StoreConfig,
+    StoreKind, URL_FORMS,
 };
 pub use counting::{CountingStore, RequestCounts};
 pub use local_cas::LocalCasStore;
+pub use pinvault_core::Secret;
 pub use views::RepairReport;
 
 /// Crash point: a pin write passed its checks; nothing is written yet.
@@ -180,4 +181,14 @@ pub const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// Opens a backend over `options` (reads and writes nothing).
 pub fn open(options: ObjectOptions) -> ObjectBackend {
     ObjectBackend::open(options)
+}
+
+/// Opens the backend a URL of [`URL_FORMS`] names ([`ObjectConfig::from_url`]; credentials from
+/// the environment). Sends no request: a prefix holding no pins is an empty store.
+pub fn open_url(
+    url: &pinvault_core::BackendUrl,
+    faults: pinvault_core::FaultInjector,
+) -> pinvault_core::Result<ObjectBackend> {
+    let config = ObjectConfig::from_url(url)?;
+    Ok(open(config.options()?.with_faults(faults)))
 }

@@ -17,7 +17,7 @@
 //!
 //! # Durability
 //!
-//! [`RocksOptions::sync`] (default `true`) sets `WriteOptions::set_sync`: a returned write is
+//! [`DirOptions::sync`] (default `true`) sets `WriteOptions::set_sync`: a returned write is
 //! fsynced and survives power loss, and `durable_on_return` says so. With `sync = false` a
 //! returned write survives a crash of the process (it is in the WAL in the OS page cache) but
 //! not of the machine; a batch is never torn either way.
@@ -62,7 +62,7 @@
 //! A writable open takes `<store>/LOCK` (the same process-associated `fcntl` lock RocksDB
 //! takes) before RocksDB opens, because pinvault inspects the WAL first (see `lock` for the
 //! details). Another process or another handle in this process holding it makes the open
-//! [`Error::Unavailable`] naming the lock file at once, or, with [`RocksOptions::lock_wait`],
+//! [`Error::Unavailable`] naming the lock file at once, or, with [`DirOptions::lock_wait`],
 //! after waiting that long for the holder to let go (on the blocking pool, never on the async
 //! runtime).
 //!
@@ -140,22 +140,29 @@ pub const INFO_LOG_MAX_BYTES: usize = 1024 * 1024;
 /// Both contracts on RocksDB.
 pub type RocksBackend = KvBackend<RocksEngine>;
 
-/// How to open a RocksDB store.
-#[derive(Clone, Debug)]
-pub struct RocksOptions {
-    /// fsync the WAL on every commit (`WriteOptions::set_sync`).
-    pub sync: bool,
-    /// How long a writable open waits for another process (or another handle in this
-    /// process) to release the store's `LOCK` before it fails with [`Error::Unavailable`];
-    /// zero (the default) fails at once. Read-only opens take no lock and never wait.
-    pub lock_wait: Duration,
+/// How to open a RocksDB store ([`DirOptions::sync`]: `WriteOptions::set_sync` on every commit).
+pub use pinvault_core::DirOptions;
+
+/// The URL form of this backend: `rocksdb:///path[?sync=true|false&lock_timeout=SECONDS]`
+/// ([`DirOptions::from_url`]).
+pub const URL_FORM: pinvault_core::backend_url::UrlForm = pinvault_core::backend_url::UrlForm {
+    scheme: "rocksdb",
+    form: "rocksdb:///path",
+    shape: pinvault_core::backend_url::Shape::Directory,
+};
+
+/// Opens the store a [`URL_FORM`] URL names, in `mode`.
+pub async fn open_url(
+    url: &pinvault_core::BackendUrl,
+    mode: OpenMode,
+    faults: FaultInjector,
+) -> Result<RocksBackend> {
+    open_with_mode(url.directory()?, DirOptions::from_url(url)?, mode, faults).await
 }
 
-impl Default for RocksOptions {
-    /// Synced: pinvault's default is never to acknowledge what a crash can take back.
-    fn default() -> Self {
-        RocksOptions { sync: true, lock_wait: Duration::ZERO }
-    }
+/// [`repair`]s the store a [`URL_FORM`] URL names.
+pub async fn repair_url(url: &pinvault_core::BackendUrl) -> Result<pinvault_core::RepairReport> {
+    repair(url.directory()?, DirOptions::from_url(url)?).await
 }
 
 /// A RocksDB database with one column family per table.
@@ -274,18 +281,18 @@ pub fn column_families() -> Vec<ColumnFamilyDescriptor> {
 
 impl RocksEngine {
     /// Opens (creating if needed) the database in directory `path`.
-    pub fn open(path: impl AsRef<Path>, options: &RocksOptions) -> Result<Self> {
+    pub fn open(path: impl AsRef<Path>, options: &DirOptions) -> Result<Self> {
         Self::open_with_mode(path, options, OpenMode::CreateIfMissing)
     }
 
     /// Opens the database in directory `path` after the store directory rule
     /// ([`pinvault_core::store_dir`]); with [`OpenMode::MustExist`] a directory holding no
     /// store is [`Error::NoStore`] and nothing is created. A writable open takes the store's
-    /// lock first, waiting up to [`RocksOptions::lock_wait`]; [`OpenMode::ReadOnly`] takes no
+    /// lock first, waiting up to [`DirOptions::lock_wait`]; [`OpenMode::ReadOnly`] takes no
     /// lock and writes nothing (see the crate docs).
     pub fn open_with_mode(
         path: impl AsRef<Path>,
-        options: &RocksOptions,
+        options: &DirOptions,
         mode: OpenMode,
     ) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
@@ -366,7 +373,7 @@ impl RocksEngine {
     /// that flushes in between (a new MANIFEST record, then the WAL deleted) could leave this
     /// instance without the flushed records, so an open during which `CURRENT` or the MANIFEST
     /// changed is retried: the instance that stays saw one state of the store.
-    fn open_read_only(path: PathBuf, options: &RocksOptions) -> Result<Self> {
+    fn open_read_only(path: PathBuf, options: &DirOptions) -> Result<Self> {
         let mut db_options = db_options();
         db_options.create_if_missing(false);
         db_options.set_info_logger(info_log_to_tracing());
@@ -570,7 +577,7 @@ impl KvEngine for RocksEngine {
 /// Opens (creating if needed) a RocksDB backend over directory `path` on tokio's blocking pool.
 pub async fn open(
     path: impl AsRef<Path>,
-    options: RocksOptions,
+    options: DirOptions,
     faults: FaultInjector,
 ) -> Result<RocksBackend> {
     open_with_mode(path, options, OpenMode::CreateIfMissing, faults).await
@@ -580,7 +587,7 @@ pub async fn open(
 /// store that opens is left as the open leaves it; one that is [`Error::Corrupt`] has its files
 /// kept in a quarantine directory inside it, is rebuilt by RocksDB's `RepairDB`, and is opened
 /// again to prove it works. The report lists the steps and the quarantine paths.
-pub async fn repair(path: impl AsRef<Path>, options: RocksOptions) -> Result<RepairReport> {
+pub async fn repair(path: impl AsRef<Path>, options: DirOptions) -> Result<RepairReport> {
     let path = path.as_ref().to_path_buf();
     tokio::task::spawn_blocking(move || repair_blocking(&path, &options))
         .await
@@ -588,7 +595,7 @@ pub async fn repair(path: impl AsRef<Path>, options: RocksOptions) -> Result<Rep
 }
 
 /// [`repair`] on the calling thread, which may block for as long as the repair takes.
-pub fn repair_blocking(path: impl AsRef<Path>, options: &RocksOptions) -> Result<RepairReport> {
+pub fn repair_blocking(path: impl AsRef<Path>, options: &DirOptions) -> Result<RepairReport> {
     repair::repair_blocking(path.as_ref(), options)
 }
 
@@ -603,7 +610,7 @@ fn io_error(path: &Path, e: std::io::Error) -> Error {
 /// [`open`] in `mode` (see [`RocksEngine::open_with_mode`]).
 pub async fn open_with_mode(
     path: impl AsRef<Path>,
-    options: RocksOptions,
+    options: DirOptions,
     mode: OpenMode,
     faults: FaultInjector,
 ) -> Result<RocksBackend> {

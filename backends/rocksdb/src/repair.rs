@@ -37,10 +37,10 @@ use pinvault_core::store_dir;
 use pinvault_core::{Error, OpenMode, RepairReport, Result};
 use rocksdb::{DBRecoveryMode, InfoLogger, LogLevel, DB};
 
-use crate::{io_error, lock, RocksEngine, RocksOptions, BACKEND, STORE_FORMAT};
+use crate::{io_error, lock, DirOptions, RocksEngine, BACKEND, STORE_FORMAT};
 
 /// Repairs the RocksDB store in `path` on the calling thread (see the module docs).
-pub fn repair_blocking(path: &Path, options: &RocksOptions) -> Result<RepairReport> {
+pub fn repair_blocking(path: &Path, options: &DirOptions) -> Result<RepairReport> {
     let mut report = RepairReport::new(BACKEND, path);
     check_is_store(path)?;
     let damage = match open_and_verify(path, options, &mut report) {
@@ -66,7 +66,7 @@ pub fn repair_blocking(path: &Path, options: &RocksOptions) -> Result<RepairRepo
 }
 
 /// A normal open and a full read of the store; what the open did goes into the report.
-fn open_and_verify(path: &Path, options: &RocksOptions, report: &mut RepairReport) -> Result<()> {
+fn open_and_verify(path: &Path, options: &DirOptions, report: &mut RepairReport) -> Result<()> {
     let engine = RocksEngine::open_with_mode(path, options, OpenMode::MustExist)?;
     report.actions.extend(engine.open_actions().iter().cloned());
     report.quarantined.extend(engine.open_quarantined().iter().cloned());
@@ -122,7 +122,7 @@ fn replay_skipping_damage(path: &Path, report: &mut RepairReport) -> Result<()> 
 }
 
 /// Step 4: RocksDB's `RepairDB`, then a normal open.
-fn repair_db(path: &Path, options: &RocksOptions, report: &mut RepairReport) -> Result<()> {
+fn repair_db(path: &Path, options: &DirOptions, report: &mut RepairReport) -> Result<()> {
     let held = lock::acquire(path, options.lock_wait)?;
     let mut db_options = crate::db_options();
     db_options.create_if_missing(false);

@@ -4,7 +4,7 @@
 
 fn harness() -> impl pinvault_conformance::Harness {
     pinvault_conformance::DirHarness::new("rocksdb", |path, faults| {
-        pinvault_rocksdb::open(path, pinvault_rocksdb::RocksOptions::default(), faults)
+        pinvault_rocksdb::open(path, pinvault_rocksdb::DirOptions::default(), faults)
     })
 }
 

@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 use pinvault_conformance::fixtures::full_pin;
 use pinvault_conformance::mounts;
 use pinvault_core::{Batch, Error, OpenMode, PathProblem, PinState, Precondition};
-use pinvault_rocksdb::{RocksBackend, RocksOptions};
+use pinvault_rocksdb::{DirOptions, RocksBackend};
 
 const BATCH: u64 = 200;
 
 fn open(path: &Path) -> pinvault_core::Result<RocksBackend> {
-    support::open_blocking(path, RocksOptions::default(), OpenMode::CreateIfMissing)
+    support::open_blocking(path, DirOptions::default(), OpenMode::CreateIfMissing)
 }
 
 fn count(store: &RocksBackend) -> u64 {

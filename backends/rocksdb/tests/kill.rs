@@ -4,6 +4,6 @@
 
 fn main() {
     pinvault_conformance::kill::main("rocksdb", |path| {
-        pinvault_rocksdb::open(path, pinvault_rocksdb::RocksOptions::default(), Default::default())
+        pinvault_rocksdb::open(path, pinvault_rocksdb::DirOptions::default(), Default::default())
     });
 }

@@ -12,7 +12,7 @@ fn main() {
         "rocksdb",
         1000,
         |path: PathBuf, lock_wait: Duration| {
-            let options = pinvault_rocksdb::RocksOptions { lock_wait, ..Default::default() };
+            let options = pinvault_rocksdb::DirOptions { lock_wait, ..Default::default() };
             pinvault_rocksdb::open(path, options, Default::default())
         },
     );

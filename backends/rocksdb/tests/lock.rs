@@ -9,13 +9,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pinvault_core::{Error, OpenMode};
-use pinvault_rocksdb::{RocksBackend, RocksOptions};
+use pinvault_rocksdb::{DirOptions, RocksBackend};
 use support::Child;
 
 fn open(path: &Path, lock_wait: Duration) -> pinvault_core::Result<RocksBackend> {
     support::open_blocking(
         path,
-        RocksOptions { lock_wait, ..RocksOptions::default() },
+        DirOptions { lock_wait, ..DirOptions::default() },
         OpenMode::MustExist,
     )
 }

@@ -14,11 +14,11 @@ use std::time::{Duration, SystemTime};
 use pinvault_conformance::fixtures::full_pin;
 use pinvault_conformance::mounts;
 use pinvault_core::{Error, OpenMode, PathProblem, PinState, Precondition};
-use pinvault_rocksdb::{RocksBackend, RocksOptions};
+use pinvault_rocksdb::{DirOptions, RocksBackend};
 use support::{has_prefix, pin_count, Child};
 
 fn open(path: &Path, mode: OpenMode) -> pinvault_core::Result<RocksBackend> {
-    support::open_blocking(path, RocksOptions::default(), mode)
+    support::open_blocking(path, DirOptions::default(), mode)
 }
 
 fn listing(dir: &Path) -> BTreeMap<String, (u64, SystemTime)> {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use pinvault_conformance::fixtures::full_pin;
 use pinvault_core::kv::{KvEngine, Table};
 use pinvault_core::{Error, FaultInjector, OpenMode, PinState, Precondition};
-use pinvault_rocksdb::{RocksEngine, RocksOptions, INFO_LOG_FILES_KEPT};
+use pinvault_rocksdb::{DirOptions, RocksEngine, INFO_LOG_FILES_KEPT};
 use support::{
     create, files, flip_byte, largest, open_existing, pin_count, put_pins, store_with_an_sst,
     store_with_commits_in_the_wal, PINS,
@@ -119,7 +119,7 @@ fn torn_tail_is_quarantined_and_reported(how: Tear) {
     let original = tear(&wal, how);
     let torn_len = std::fs::metadata(&wal).expect("stat").len();
     let (engine, warnings) = support::warnings(|| {
-        RocksEngine::open_with_mode(&path, &RocksOptions::default(), OpenMode::MustExist)
+        RocksEngine::open_with_mode(&path, &DirOptions::default(), OpenMode::MustExist)
     });
     let engine = engine.expect("a torn tail opens");
     let quarantined = quarantine_files(&path);
@@ -183,7 +183,7 @@ fn read_only_open_leaves_a_torn_tail_in_place() {
         tear(&wal, how);
         let damaged = std::fs::read(&wal).expect("read");
         let (engine, warnings) = support::warnings(|| {
-            RocksEngine::open_with_mode(&path, &RocksOptions::default(), OpenMode::ReadOnly)
+            RocksEngine::open_with_mode(&path, &DirOptions::default(), OpenMode::ReadOnly)
         });
         let engine = engine.unwrap_or_else(|e| panic!("{how:?}: read-only open: {e}"));
         let pins = engine.scan(Table::Pins, b"", None, usize::MAX).expect("scan").len();
@@ -204,7 +204,7 @@ async fn missing_current_is_corrupt() {
     std::fs::remove_file(path.join("CURRENT")).expect("remove CURRENT");
     for result in [
         open_existing(&path).await,
-        pinvault_rocksdb::open(&path, RocksOptions::default(), FaultInjector::disabled()).await,
+        pinvault_rocksdb::open(&path, DirOptions::default(), FaultInjector::disabled()).await,
     ] {
         match result {
             Err(Error::Corrupt { reason, .. }) => assert!(reason.contains("CURRENT"), "{reason}"),
@@ -296,7 +296,7 @@ fn torn_tail_inside_a_multi_block_record() {
     assert!(len > 4 * 32 * 1024, "the commits span blocks ({len} bytes)");
     let clean = tmp.path().join("clean");
     copy_dir(&path, &clean);
-    let engine = RocksEngine::open_with_mode(&clean, &RocksOptions::default(), OpenMode::MustExist)
+    let engine = RocksEngine::open_with_mode(&clean, &DirOptions::default(), OpenMode::MustExist)
         .expect("a clean WAL of fragmented records opens");
     assert!(engine.open_actions().is_empty(), "{:?}", engine.open_actions());
     drop(engine);
@@ -309,7 +309,7 @@ fn torn_tail_inside_a_multi_block_record() {
         file.set_len(cut).expect("cut");
         drop(file);
         let engine =
-            RocksEngine::open_with_mode(&copy, &RocksOptions::default(), OpenMode::MustExist)
+            RocksEngine::open_with_mode(&copy, &DirOptions::default(), OpenMode::MustExist)
                 .unwrap_or_else(|e| panic!("cut at {cut} of {len}: {e}"));
         assert_eq!(engine.open_quarantined().len(), 1, "cut at {cut}");
         let pins = engine.scan(Table::Pins, b"", None, usize::MAX).expect("scan").len();
@@ -337,7 +337,7 @@ fn a_tail_cut_after_a_clean_close_is_damage() {
     let original = tear(&wal, Tear::Cut);
     let cut = std::fs::read(&wal).expect("read");
     for mode in [OpenMode::ReadOnly, OpenMode::MustExist] {
-        match RocksEngine::open_with_mode(&path, &RocksOptions::default(), mode) {
+        match RocksEngine::open_with_mode(&path, &DirOptions::default(), mode) {
             Err(Error::Corrupt { reason, .. }) => {
                 assert!(reason.contains(pinvault_rocksdb::REACHED_FILE), "{mode:?}: {reason}")
             }

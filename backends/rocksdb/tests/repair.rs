@@ -5,7 +5,7 @@
 
 use pinvault_conformance::fixtures::full_pin;
 use pinvault_core::{Error, PinState, Precondition};
-use pinvault_rocksdb::RocksOptions;
+use pinvault_rocksdb::DirOptions;
 use support::{
     create, flip_byte, largest, open_existing, pin_count, put_pins, store_with_an_sst,
     store_with_commits_in_the_wal, PINS,
@@ -24,7 +24,7 @@ async fn mid_wal_damage_is_repaired_with_the_originals_kept() {
         "the damage fails the open"
     );
 
-    let report = pinvault_rocksdb::repair(&path, RocksOptions::default()).await.expect("repair");
+    let report = pinvault_rocksdb::repair(&path, DirOptions::default()).await.expect("repair");
     assert!(!report.is_clean(), "{report}");
     assert_eq!(report.backend, "rocksdb");
     let text = report.to_string();
@@ -60,7 +60,7 @@ async fn lost_current_is_rebuilt() {
     put_pins(&create(&path).await, 1..=PINS).await;
     std::fs::remove_file(path.join("CURRENT")).expect("remove CURRENT");
     assert!(matches!(open_existing(&path).await, Err(Error::Corrupt { .. })));
-    let report = pinvault_rocksdb::repair(&path, RocksOptions::default()).await.expect("repair");
+    let report = pinvault_rocksdb::repair(&path, DirOptions::default()).await.expect("repair");
     assert!(!report.is_clean(), "{report}");
     let store = open_existing(&path).await.expect("the repaired store opens");
     assert_eq!(pin_count(&store), PINS as usize, "every commit is in the WAL RepairDB replayed");
@@ -71,7 +71,7 @@ async fn a_healthy_store_is_left_alone() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("store");
     store_with_commits_in_the_wal(&path).await;
-    let report = pinvault_rocksdb::repair(&path, RocksOptions::default()).await.expect("repair");
+    let report = pinvault_rocksdb::repair(&path, DirOptions::default()).await.expect("repair");
     assert!(report.is_clean() && report.quarantined.is_empty(), "{report}");
     assert!(report.to_string().contains("nothing to repair"), "{report}");
 }
@@ -88,7 +88,7 @@ async fn a_torn_tail_is_repaired_by_the_open_and_reported() {
         .expect("open")
         .set_len(len - 5)
         .expect("cut");
-    let report = pinvault_rocksdb::repair(&path, RocksOptions::default()).await.expect("repair");
+    let report = pinvault_rocksdb::repair(&path, DirOptions::default()).await.expect("repair");
     assert!(report.actions.iter().any(|a| a.contains("torn WAL tail")), "{report}");
     assert_eq!(report.quarantined.len(), 1, "{report}");
     let store = open_existing(&path).await.expect("opens");
@@ -99,7 +99,7 @@ async fn a_torn_tail_is_repaired_by_the_open_and_reported() {
 async fn not_a_store_is_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let missing = tmp.path().join("nothing");
-    match pinvault_rocksdb::repair(&missing, RocksOptions::default()).await {
+    match pinvault_rocksdb::repair(&missing, DirOptions::default()).await {
         Err(Error::NoStore { .. }) => {}
         other => panic!("{other:?}"),
     }
@@ -116,7 +116,7 @@ async fn damaged_sst_goes_through_repairdb() {
     let sst = largest(&store_with_an_sst(&path).await);
     let bytes = flip_byte(&sst, std::fs::metadata(&sst).expect("stat").len() / 4);
 
-    let report = pinvault_rocksdb::repair(&path, RocksOptions::default()).await.expect("repair");
+    let report = pinvault_rocksdb::repair(&path, DirOptions::default()).await.expect("repair");
     let text = report.to_string();
     assert!(text.contains("RepairDB") && text.contains("verified: the store opens"), "{text}");
     let quarantine = &report.quarantined[0];

@@ -8,7 +8,8 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pinvault_core::{Error, Result};
+use pinvault_core::backend_url::{check_keyspace, Location, Shape, UrlForm};
+use pinvault_core::{BackendUrl, Error, Result, Secret};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -47,24 +48,19 @@ impl Replication {
     }
 }
 
-/// A password that never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// The URL form of the Scylla/Cassandra backend.
+pub const URL_FORM: UrlForm =
+    UrlForm { scheme: "scylla", form: "scylla://host1,host2/keyspace", shape: Shape::Cluster };
 
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret itself (only for the driver).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
+/// `host` → `host:port`; a contact point that names its port is kept as it is.
+fn with_default_port(contact: &str, port: u16) -> String {
+    let has_port = match contact.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']').is_some_and(|(_, rest)| rest.starts_with(':')),
+        None => contact.contains(':'),
+    };
+    match has_port {
+        true => contact.to_owned(),
+        false => format!("{contact}:{port}"),
     }
 }
 
@@ -138,6 +134,61 @@ impl fmt::Debug for ScyllaConfig {
 pub const ENV_HINT: &str = "run testenv/pvenv up and source its env file";
 
 impl ScyllaConfig {
+    /// The configuration a [`URL_FORM`] URL names:
+    /// `scylla://host1[:port],host2/keyspace[?tls=&local_dc=&replication=]`, the port 9042 by
+    /// default. Credentials come from `PINVAULT_CASSANDRA_USER` and `PINVAULT_CASSANDRA_PASSWORD`
+    /// (both or neither); `tls=true` verifies the server against `PINVAULT_CASSANDRA_CA_CERT`
+    /// when set, else the system roots; `replication` is the SimpleStrategy factor of a keyspace
+    /// the backend creates (default 1).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an unknown or malformed option, or one credential without the
+    /// other.
+    pub fn from_url(url: &BackendUrl) -> Result<Self> {
+        Self::from_url_with_env(url, |name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// [`ScyllaConfig::from_url`] with an explicit environment lookup.
+    pub fn from_url_with_env(
+        url: &BackendUrl,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        url.check_options(&["tls", "local_dc", "replication"])?;
+        let Location::Cluster { hosts, keyspace } = url.location() else {
+            return Err(url.invalid("the scylla backend takes a cluster URL"));
+        };
+        let mut config =
+            ScyllaConfig::new(hosts.iter().map(|h| with_default_port(h, 9042)).collect(), keyspace);
+        match (env("PINVAULT_CASSANDRA_USER"), env("PINVAULT_CASSANDRA_PASSWORD")) {
+            (Some(user), Some(password)) => {
+                config.username = Some(user);
+                config.password = Some(Secret::new(password));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(Error::invalid(
+                    "environment",
+                    "set both PINVAULT_CASSANDRA_USER and PINVAULT_CASSANDRA_PASSWORD, or neither",
+                ))
+            }
+        }
+        if url.bool_option("tls", false)? {
+            config.tls = Some(match env("PINVAULT_CASSANDRA_CA_CERT") {
+                Some(ca) => TlsTrust::CaFile(ca.into()),
+                None => TlsTrust::SystemRootsOnly,
+            });
+        }
+        config.local_dc = url.option("local_dc").map(str::to_owned);
+        let positive = |rf: &u32| *rf > 0;
+        if let Some(rf) =
+            url.parsed_option("replication", "a positive replication factor", positive)?
+        {
+            config.replication = Replication::Simple(rf);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
     /// A configuration with defaults for `contact_points` and `keyspace`.
     pub fn new(contact_points: Vec<String>, keyspace: impl Into<String>) -> Self {
         ScyllaConfig {
@@ -193,19 +244,11 @@ impl ScyllaConfig {
             })
     }
 
-    /// Checks the keyspace name (CQL identifiers: letters, digits, `_`, at most 48).
+    /// Checks the keyspace name ([`check_keyspace`]: an unquoted CQL identifier of at most 48
+    /// characters) and that there is a contact point and a batch size.
     pub fn validate(&self) -> Result<()> {
-        let ks = &self.keyspace;
-        let ok = !ks.is_empty()
-            && ks.len() <= 48
-            && ks.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && ks.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
-        if !ok {
-            return Err(Error::invalid(
-                format!("keyspace {ks:?}"),
-                "must start with a letter and hold 1-48 letters, digits or '_'",
-            ));
-        }
+        check_keyspace(&self.keyspace)
+            .map_err(|why| Error::invalid(format!("keyspace {:?}", self.keyspace), why))?;
         if self.contact_points.is_empty() {
             return Err(Error::invalid("contact points", "at least one host:port is needed"));
         }
@@ -276,5 +319,36 @@ impl ScyllaConfig {
             builder = builder.tls_context(Some(tls));
         }
         builder.build().await.map_err(|e| classify_connect(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn cluster_urls_take_options_and_a_default_port() {
+        let url = BackendUrl::parse(
+            "scylla://db1,db2:19042,[::1],[::1]:19042/pins?tls=true&local_dc=dc1&replication=3",
+            URL_FORM,
+        )
+        .unwrap();
+        let config = ScyllaConfig::from_url_with_env(&url, no_env).unwrap();
+        assert_eq!(config.contact_points, ["db1:9042", "db2:19042", "[::1]:9042", "[::1]:19042"]);
+        assert_eq!(config.keyspace, "pins");
+        assert_eq!(config.tls, Some(TlsTrust::SystemRootsOnly));
+        assert_eq!(config.local_dc.as_deref(), Some("dc1"));
+        assert_eq!(config.replication, Replication::Simple(3));
+        for bad in ["replication=0", "replication=x", "tls=yes", "consistency=one"] {
+            let url = BackendUrl::parse(&format!("scylla://db1/pins?{bad}"), URL_FORM).unwrap();
+            assert!(ScyllaConfig::from_url_with_env(&url, no_env).is_err(), "{bad}");
+        }
+        let user_only = |name: &str| (name == "PINVAULT_CASSANDRA_USER").then(|| "u".to_owned());
+        let url = BackendUrl::parse("scylla://db1/pins", URL_FORM).unwrap();
+        assert!(ScyllaConfig::from_url_with_env(&url, user_only).is_err());
     }
 }

@@ -92,8 +92,9 @@ use pinvault_core::{Capabilities, Error, FaultInjector, Result};
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 
-pub use config::{Replication, ScyllaConfig, Secret, TlsTrust, ENV_HINT};
+pub use config::{Replication, ScyllaConfig, TlsTrust, ENV_HINT, URL_FORM};
 pub use errors::{ConnectError, BACKEND};
+pub use pinvault_core::Secret;
 pub use repair::{ViewRepairReport, VIEW_REPAIR_GRACE};
 
 /// Crash point: views written ahead and sequence taken; the pins are not written.
@@ -220,6 +221,14 @@ impl std::fmt::Debug for ScyllaBackend {
 pub async fn open(config: ScyllaConfig, faults: FaultInjector) -> Result<ScyllaBackend> {
     let session = Arc::new(config.connect().await?);
     open_with_session(session, config, faults).await
+}
+
+/// Opens the backend a [`URL_FORM`] URL names ([`ScyllaConfig::from_url`]), as [`open`] does.
+pub async fn open_url(
+    url: &pinvault_core::BackendUrl,
+    faults: FaultInjector,
+) -> Result<ScyllaBackend> {
+    open(ScyllaConfig::from_url(url)?, faults).await
 }
 
 /// [`open`] over an existing session (several instances may share one).

@@ -10,7 +10,7 @@
 //!   transactions this backend relies on. Bugs in 0.34 are unlikely to be fixed upstream.
 //! * **Durability.** sled buffers writes in memory and flushes its log every 500 ms by default:
 //!   a crash of the process can lose the writes of the last half second (never half of one
-//!   transaction: a transaction is recovered atomically). With [`SledOptions::durable`] each
+//!   transaction: a transaction is recovered atomically). With [`DirOptions::durable`] each
 //!   write is followed by `Db::flush`, which fsyncs; `durable_on_return` says which you have.
 //!   sled's fsync handling has been questioned upstream (spurious-success reports after I/O
 //!   errors); RocksDB is the backend to pick when durability matters.
@@ -28,7 +28,7 @@
 //!   both.
 //! * **No read-only mode.** sled 0.34 cannot open a database without locking and writing it,
 //!   so [`OpenMode::ReadOnly`] opens sled exactly as [`OpenMode::MustExist`]: it takes the lock
-//!   (and waits for it like a writer, [`SledOptions::lock_wait`]), and on a read-only
+//!   (and waits for it like a writer, [`DirOptions::lock_wait`]), and on a read-only
 //!   filesystem every open fails with [`Error::Path`] (`ReadOnlyFilesystem`).
 //!
 //! # Which directory is a store: the marker
@@ -66,23 +66,25 @@ pub const STORE_FORMAT: u32 = 1;
 /// Both contracts on sled.
 pub type SledBackend = KvBackend<SledEngine>;
 
-/// How to open a sled store.
-#[derive(Clone, Debug)]
-pub struct SledOptions {
-    /// Flush (fsync) after every write, so a returned write survives a crash.
-    pub durable: bool,
-    /// How long an open waits for another process to release the store's lock before it
-    /// fails with [`Error::Unavailable`]; the open always waits at least [`LOCK_WAIT`] (the
-    /// time sled takes to release the lock of a handle dropped in this process). Zero (the
-    /// default) means just that.
-    pub lock_wait: std::time::Duration,
-}
+/// How to open a sled store ([`DirOptions::sync`]: `Db::flush` after every write; the open waits
+/// for the lock at least [`LOCK_WAIT`], the time sled takes to release a dropped handle's lock).
+pub use pinvault_core::DirOptions;
 
-impl Default for SledOptions {
-    /// Durable: pinvault's default is never to acknowledge what a crash can take back.
-    fn default() -> Self {
-        SledOptions { durable: true, lock_wait: std::time::Duration::ZERO }
-    }
+/// The URL form of this backend: `sled:///path[?sync=true|false&lock_timeout=SECONDS]`
+/// ([`DirOptions::from_url`]).
+pub const URL_FORM: pinvault_core::backend_url::UrlForm = pinvault_core::backend_url::UrlForm {
+    scheme: "sled",
+    form: "sled:///path",
+    shape: pinvault_core::backend_url::Shape::Directory,
+};
+
+/// Opens the store a [`URL_FORM`] URL names, in `mode`.
+pub async fn open_url(
+    url: &pinvault_core::BackendUrl,
+    mode: OpenMode,
+    faults: FaultInjector,
+) -> Result<SledBackend> {
+    open_with_mode(url.directory()?, DirOptions::from_url(url)?, mode, faults).await
 }
 
 /// A sled database with one tree per table.
@@ -135,7 +137,7 @@ impl SledEngine {
     /// the last handle is dropped, so an open right after another instance went away (a crash
     /// simulated by dropping it, a restart) can find the lock still held. The open waits for it
     /// up to [`LOCK_WAIT`], then fails with [`Error::Unavailable`].
-    pub fn open(path: impl AsRef<Path>, options: &SledOptions) -> Result<Self> {
+    pub fn open(path: impl AsRef<Path>, options: &DirOptions) -> Result<Self> {
         Self::open_with_mode(path, options, OpenMode::CreateIfMissing)
     }
 
@@ -145,7 +147,7 @@ impl SledEngine {
     /// is created.
     pub fn open_with_mode(
         path: impl AsRef<Path>,
-        options: &SledOptions,
+        options: &DirOptions,
         mode: OpenMode,
     ) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
@@ -188,7 +190,7 @@ impl SledEngine {
             _ => claim,
         };
         claim.commit()?;
-        Ok(SledEngine { db, trees, gate: RwLock::new(()), durable: options.durable, path })
+        Ok(SledEngine { db, trees, gate: RwLock::new(()), durable: options.sync, path })
     }
 
     /// The directory of the database.
@@ -269,7 +271,7 @@ impl KvEngine for SledEngine {
 /// Opens (creating if needed) a sled backend over directory `path` on tokio's blocking pool.
 pub async fn open(
     path: impl AsRef<Path>,
-    options: SledOptions,
+    options: DirOptions,
     faults: FaultInjector,
 ) -> Result<SledBackend> {
     open_with_mode(path, options, OpenMode::CreateIfMissing, faults).await
@@ -278,7 +280,7 @@ pub async fn open(
 /// [`open`] in `mode` (see [`SledEngine::open_with_mode`]).
 pub async fn open_with_mode(
     path: impl AsRef<Path>,
-    options: SledOptions,
+    options: DirOptions,
     mode: OpenMode,
     faults: FaultInjector,
 ) -> Result<SledBackend> {

@@ -4,7 +4,7 @@
 
 fn harness() -> impl pinvault_conformance::Harness {
     pinvault_conformance::DirHarness::new("sled", |path, faults| {
-        pinvault_sled::open(path, pinvault_sled::SledOptions::default(), faults)
+        pinvault_sled::open(path, pinvault_sled::DirOptions::default(), faults)
     })
 }
 

@@ -4,6 +4,6 @@
 
 fn main() {
     pinvault_conformance::kill::main("sled", |path| {
-        pinvault_sled::open(path, pinvault_sled::SledOptions::default(), Default::default())
+        pinvault_sled::open(path, pinvault_sled::DirOptions::default(), Default::default())
     });
 }

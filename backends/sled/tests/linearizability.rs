@@ -12,7 +12,7 @@ fn main() {
         "sled",
         1000,
         |path: PathBuf, lock_wait: Duration| {
-            let options = pinvault_sled::SledOptions { lock_wait, ..Default::default() };
+            let options = pinvault_sled::DirOptions { lock_wait, ..Default::default() };
             pinvault_sled::open(path, options, Default::default())
         },
     );

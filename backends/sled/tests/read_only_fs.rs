@@ -6,17 +6,17 @@
 
 use pinvault_conformance::mounts;
 use pinvault_core::{Error, OpenMode, PathProblem};
-use pinvault_sled::{SledEngine, SledOptions};
+use pinvault_sled::{DirOptions, SledEngine};
 
 fn read_only_filesystem_is_a_path_error() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("store");
-    drop(SledEngine::open(&path, &SledOptions::default()).expect("create"));
+    drop(SledEngine::open(&path, &DirOptions::default()).expect("create"));
     let mnt = tmp.path().join("ro");
     std::fs::create_dir(&mnt).expect("mkdir");
     let _mounted = mounts::bind_read_only(&path, &mnt).unwrap_or_else(|e| panic!("{e}"));
     for mode in [OpenMode::ReadOnly, OpenMode::MustExist] {
-        match SledEngine::open_with_mode(&mnt, &SledOptions::default(), mode) {
+        match SledEngine::open_with_mode(&mnt, &DirOptions::default(), mode) {
             Err(Error::Path { problem: PathProblem::ReadOnlyFilesystem, path, .. }) => {
                 assert!(path.starts_with(&mnt), "{}", path.display())
             }

@@ -11,14 +11,14 @@ use std::path::Path;
 use pinvault_conformance::fixtures::full_pin;
 use pinvault_core::kv::{KvEngine, Table};
 use pinvault_core::{FaultInjector, OpenMode, PinState, Precondition};
-use pinvault_sled::{SledEngine, SledOptions};
+use pinvault_sled::{DirOptions, SledEngine};
 
 const PINS: u64 = 300;
 
 fn store_with_pins(path: &Path) -> std::path::PathBuf {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        let store = pinvault_sled::open(path, SledOptions::default(), FaultInjector::disabled())
+        let store = pinvault_sled::open(path, DirOptions::default(), FaultInjector::disabled())
             .await
             .expect("create");
         for n in 1..=PINS {
@@ -30,7 +30,7 @@ fn store_with_pins(path: &Path) -> std::path::PathBuf {
 
 /// Opens the damaged store (waiting out sled's lock release) and counts its pins.
 fn pins_after(path: &Path) -> usize {
-    let engine = SledEngine::open_with_mode(path, &SledOptions::default(), OpenMode::MustExist)
+    let engine = SledEngine::open_with_mode(path, &DirOptions::default(), OpenMode::MustExist)
         .expect("sled opens a damaged log without an error");
     engine.scan(Table::Pins, b"", None, usize::MAX).expect("scan").len()
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use pinvault_conformance::fixtures::full_pin;
 use pinvault_core::kv::{KvEngine, Table};
 use pinvault_core::{FaultInjector, OpenMode, PinState, Precondition};
-use pinvault_rocksdb::{RocksBackend, RocksOptions};
+use pinvault_rocksdb::{DirOptions, RocksBackend};
 
 /// The pins a test store is filled with, one commit each.
 pub const PINS: u64 = 300;
@@ -26,7 +26,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// Creates a store at `path` (or opens the one there).
 pub async fn create(path: &Path) -> RocksBackend {
-    pinvault_rocksdb::open(path, RocksOptions::default(), FaultInjector::disabled())
+    pinvault_rocksdb::open(path, DirOptions::default(), FaultInjector::disabled())
         .await
         .expect("create")
 }
@@ -35,7 +35,7 @@ pub async fn create(path: &Path) -> RocksBackend {
 pub async fn open_existing(path: &Path) -> pinvault_core::Result<RocksBackend> {
     pinvault_rocksdb::open_with_mode(
         path,
-        RocksOptions::default(),
+        DirOptions::default(),
         OpenMode::MustExist,
         FaultInjector::disabled(),
     )
@@ -45,7 +45,7 @@ pub async fn open_existing(path: &Path) -> pinvault_core::Result<RocksBackend> {
 /// Opens the store at `path` in `mode` with `options`, outside a runtime.
 pub fn open_blocking(
     path: &Path,
-    options: RocksOptions,
+    options: DirOptions,
     mode: OpenMode,
 ) -> pinvault_core::Result<RocksBackend> {
     runtime().block_on(pinvault_rocksdb::open_with_mode(
