@@ -61,6 +61,15 @@ impl Store {
         let backend = Arc::new(Checked::new(backend));
         Store { state: backend.clone(), publisher: backend }
     }
+
+    /// A backend served by two parts ([`pinvault_core::Composed`]'s halves), each put behind
+    /// the checking layer.
+    pub fn from_parts<S: PinState + 'static, P: Publisher + 'static>(
+        state: S,
+        publisher: P,
+    ) -> Self {
+        Store { state: Arc::new(Checked::new(state)), publisher: Arc::new(Checked::new(publisher)) }
+    }
 }
 
 /// The schemes whose openers take [`LOCK_TIMEOUT`]: the embedded stores, which one process
@@ -188,9 +197,10 @@ const SLED: Option<Opener> = None;
 /// `fs:///path[?sync=true|false&lock_timeout=SECONDS]` (`pinvault_fs::open_url`).
 #[cfg(feature = "fs")]
 fn open_fs(url: BackendUrl, mode: OpenMode, faults: FaultInjector) -> OpenFuture {
-    Box::pin(
-        async move { Ok(Store::from_backend(pinvault_fs::open_url(&url, mode, faults).await?)) },
-    )
+    Box::pin(async move {
+        let backend = pinvault_fs::open_url(&url, mode, faults).await?;
+        Ok(Store::from_parts(backend.pins, backend.publisher))
+    })
 }
 #[cfg(feature = "fs")]
 const FS: Option<Opener> = Some(open_fs);
@@ -379,15 +389,15 @@ mod tests {
     async fn memory_opens_both_contracts() {
         for url in ["memory:", "memory://", "MEMORY:"] {
             let store = open(url).await.unwrap();
-            assert_eq!(store.state.capabilities().backend, "memory");
-            assert_eq!(store.publisher.publication_capabilities().backend, "memory");
+            assert_eq!(store.state.pin_capabilities().backend, "memory");
+            assert_eq!(store.publisher.publish_capabilities().backend, "memory");
         }
     }
 
     #[tokio::test]
     async fn memory_is_a_new_store_in_any_mode() {
         let store = open_with_mode("memory:", OpenMode::MustExist).await.unwrap();
-        assert_eq!(store.state.capabilities().backend, "memory");
+        assert_eq!(store.state.pin_capabilities().backend, "memory");
     }
 
     #[cfg(feature = "fs")]

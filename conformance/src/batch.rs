@@ -18,7 +18,7 @@ use crate::preconditions::assert_conflict;
 /// Whether the store accepts multi-op batches (conditional ones when `conditional`); when it
 /// does not declare it, asserts the refusal and returns false.
 pub(crate) async fn multi_op_declared(s: &TestStore, check: &str, conditional: bool) -> bool {
-    let caps = s.capabilities();
+    let caps = s.pin_capabilities();
     let (flag, declared) = if conditional {
         ("conditional_batch", caps.atomic_batch && caps.conditional_batch)
     } else {
@@ -171,7 +171,7 @@ pub async fn batch_updates_views_with_pins(h: &dyn Harness) {
     if !multi_op_declared(&s, "batch::batch_updates_views_with_pins", false).await {
         return;
     }
-    let atomic = s.capabilities().atomic_views;
+    let atomic = s.pin_capabilities().atomic_views;
     let gone = full_pin(40);
     must(s.state.put(gone.clone(), Precondition::Any).await, "put");
     let mut arrived = full_pin(41);
@@ -249,7 +249,7 @@ pub async fn batch_size_limit_is_enforced(h: &dyn Harness) {
     if !multi_op_declared(&s, "batch::batch_size_limit_is_enforced", false).await {
         return;
     }
-    let limit = s.capabilities().max_batch_ops;
+    let limit = s.pin_capabilities().max_batch_ops;
     let n = limit.map_or(1000, |m| m + 1) as u64;
     let mut batch = Batch::new();
     for i in 0..n {

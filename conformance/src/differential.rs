@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pinvault_core::memory::MemoryBackend;
 use pinvault_core::{
-    Batch, Capabilities, Error, ObjectKey, PeerId, Pin, PinState, Precondition, Publisher,
+    Batch, Error, ObjectKey, PeerId, Pin, PinCapabilities, PinState, Precondition, Publisher,
     StagedObject, Version,
 };
 use proptest::prelude::*;
@@ -382,7 +382,7 @@ async fn collect_all<T>(
 }
 
 /// Whether the backend under test must refuse `op` given what it declares.
-fn must_refuse(op: &Op, caps: &Capabilities, publishes: bool) -> Option<&'static str> {
+fn must_refuse(op: &Op, caps: &PinCapabilities, publishes: bool) -> Option<&'static str> {
     let conditional = |ops: &[PinOp]| {
         ops.iter().any(|op| match op {
             PinOp::Put { pre, .. } | PinOp::Remove { pre, .. } => !matches!(pre, Pre::Any),
@@ -411,8 +411,8 @@ async fn run_case(h: &dyn Harness, ops: &[Op]) -> Result<(), String> {
         .create(pinvault_core::FaultInjector::disabled())
         .await
         .map_err(|e| format!("harness.create: {e}"))?;
-    let caps = store.capabilities();
-    let publishes = store.publisher.publication_capabilities().atomic_publication;
+    let caps = store.pin_capabilities();
+    let publishes = store.publisher.publish_capabilities().atomic_publication;
     let model = Arc::new(MemoryBackend::new());
     let mut tested = Side {
         label: caps.backend,

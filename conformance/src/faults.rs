@@ -10,7 +10,9 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use pinvault_core::codec::ndjson::encode_pin_json;
 use pinvault_core::transfer::{ImportOptions, NoProgress, TransferFormat};
-use pinvault_core::{Batch, Capabilities, Cid, Error, FaultInjector, Pin, Precondition};
+use pinvault_core::{
+    Batch, Cid, Error, FaultInjector, Pin, PinCapabilities, Precondition, PublishCapabilities,
+};
 
 use crate::fixtures::{full_pin, peer, renamed, set};
 use crate::harness::{collect, expect_err, kind, must, reopen_with, Harness};
@@ -45,19 +47,18 @@ pub fn crash_path(point: &str) -> Option<CrashPath> {
     }
 }
 
-fn points(caps: &Capabilities, path: CrashPath) -> Vec<&'static str> {
-    caps.crash_points.iter().copied().filter(|p| crash_path(p) == Some(path)).collect()
+fn points(
+    pins: &PinCapabilities,
+    publish: &PublishCapabilities,
+    path: CrashPath,
+) -> Vec<&'static str> {
+    let declared = pins.crash_points.iter().chain(publish.crash_points);
+    declared.copied().filter(|p| crash_path(p) == Some(path)).collect()
 }
 
-async fn capabilities(h: &dyn Harness) -> Capabilities {
+async fn capabilities(h: &dyn Harness) -> (PinCapabilities, PublishCapabilities) {
     let s = must(h.create(FaultInjector::disabled()).await, "harness.create");
-    let caps = s.capabilities();
-    let publisher = s.publisher.publication_capabilities();
-    assert_eq!(
-        caps.crash_points, publisher.crash_points,
-        "both contracts must declare the same crash points"
-    );
-    caps
+    (s.pin_capabilities(), s.publish_capabilities())
 }
 
 #[track_caller]
@@ -70,24 +71,29 @@ fn crashed_or_ok<T: std::fmt::Debug>(result: &pinvault_core::Result<T>, point: &
     }
 }
 
-/// Every declared crash point follows the naming convention, both contracts declare the same
-/// points, and a persistent backend declares at least one.
+/// Every declared crash point follows the naming convention and lies on a path of the half
+/// that declares it (pin state: commit and import; publication: stage and finalize), names are
+/// unique, and a persistent backend declares at least one.
 pub async fn crash_points_are_declared_and_named(h: &dyn Harness) {
-    let caps = capabilities(h).await;
-    for p in caps.crash_points {
+    let (pins, publish) = capabilities(h).await;
+    for p in pins.crash_points {
         assert!(
-            crash_path(p).is_some(),
-            "crash point {p:?} names no path word (commit, finalize, stage, import)"
+            matches!(crash_path(p), Some(CrashPath::Commit | CrashPath::Import)),
+            "pin-state crash point {p:?} names no pin path word (commit, import)"
         );
     }
-    let unique: BTreeSet<_> = caps.crash_points.iter().collect();
-    assert_eq!(unique.len(), caps.crash_points.len(), "crash point names must be unique");
-    if caps.persistent {
+    for p in publish.crash_points {
         assert!(
-            !caps.crash_points.is_empty(),
-            "a persistent backend must declare at least one crash point"
+            matches!(crash_path(p), Some(CrashPath::Stage | CrashPath::Finalize)),
+            "publication crash point {p:?} names no publication path word (stage, finalize)"
         );
-    } else if caps.crash_points.is_empty() {
+    }
+    let all: Vec<_> = pins.crash_points.iter().chain(publish.crash_points).collect();
+    let unique: BTreeSet<_> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "crash point names must be unique");
+    if pins.persistent {
+        assert!(!all.is_empty(), "a persistent backend must declare at least one crash point");
+    } else if all.is_empty() {
         eprintln!("faults::crash_points_are_declared_and_named: no crash points declared (persistent: false)");
     }
 }
@@ -105,8 +111,8 @@ struct CommitScene {
 /// views in step, and a store that commits again with a higher sequence.
 pub async fn crash_during_commit_is_all_or_nothing(h: &dyn Harness) {
     const CHECK: &str = "faults::crash_during_commit_is_all_or_nothing";
-    let caps = capabilities(h).await;
-    let commit_points = points(&caps, CrashPath::Commit);
+    let (caps, publish) = capabilities(h).await;
+    let commit_points = points(&caps, &publish, CrashPath::Commit);
     if commit_points.is_empty() {
         eprintln!("{CHECK}: no commit crash points declared");
     }
@@ -228,8 +234,8 @@ const SET_NAMES: [&str; 3] = ["p-0.parquet", "p-1.parquet", "p-2.parquet"];
 /// none of it, other sets untouched, and a store that finalizes and sweeps again.
 pub async fn crash_during_finalize_is_all_or_nothing(h: &dyn Harness) {
     const CHECK: &str = "faults::crash_during_finalize_is_all_or_nothing";
-    let caps = capabilities(h).await;
-    let finalize_points = points(&caps, CrashPath::Finalize);
+    let (caps, publish) = capabilities(h).await;
+    let finalize_points = points(&caps, &publish, CrashPath::Finalize);
     if finalize_points.is_empty() {
         eprintln!("{CHECK}: no finalize crash points declared");
     }
@@ -339,8 +345,8 @@ pub async fn crash_during_finalize_is_all_or_nothing(h: &dyn Harness) {
 /// Crashing at each stage point leaves nothing visible, and a sweep removes the leftovers.
 pub async fn crash_during_stage_leaves_nothing_visible(h: &dyn Harness) {
     const CHECK: &str = "faults::crash_during_stage_leaves_nothing_visible";
-    let caps = capabilities(h).await;
-    let stage_points = points(&caps, CrashPath::Stage);
+    let (caps, publish) = capabilities(h).await;
+    let stage_points = points(&caps, &publish, CrashPath::Stage);
     if stage_points.is_empty() {
         eprintln!("{CHECK}: no stage crash points declared");
     }
@@ -382,10 +388,10 @@ fn import_stream(count: u64) -> Vec<u8> {
 /// second batch) leaves whole batches: the first, and the second entirely or not at all.
 pub async fn crash_during_import_keeps_whole_batches(h: &dyn Harness) {
     const CHECK: &str = "faults::crash_during_import_keeps_whole_batches";
-    let caps = capabilities(h).await;
+    let (caps, publish) = capabilities(h).await;
     let mut runs: Vec<(&'static str, usize)> =
-        points(&caps, CrashPath::Import).into_iter().map(|p| (p, 1)).collect();
-    runs.extend(points(&caps, CrashPath::Commit).into_iter().map(|p| (p, 2)));
+        points(&caps, &publish, CrashPath::Import).into_iter().map(|p| (p, 1)).collect();
+    runs.extend(points(&caps, &publish, CrashPath::Commit).into_iter().map(|p| (p, 2)));
     if runs.is_empty() {
         eprintln!("{CHECK}: no import or commit crash points declared");
     }
@@ -393,7 +399,7 @@ pub async fn crash_during_import_keeps_whole_batches(h: &dyn Harness) {
     let all: Vec<Pin> = (0..30).map(full_pin).collect();
     for (point, nth) in runs {
         let s = must(h.create(FaultInjector::disabled()).await, "harness.create");
-        let batch_size = batch_size_for(&s.capabilities(), 10);
+        let batch_size = batch_size_for(&s.pin_capabilities(), 10);
         let faults = FaultInjector::crash_at_nth(point, nth);
         let Some(s) = reopen_with(h, s, faults.clone(), CHECK).await else { return };
         let options = ImportOptions {

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::{Stream, TryStreamExt};
-use pinvault_core::{Capabilities, Checked, Error, FaultInjector, PinState, Publisher, Result};
+use pinvault_core::{
+    Checked, Error, FaultInjector, PinCapabilities, PinState, PublishCapabilities, Publisher,
+    Result,
+};
 
 /// Where a store's data lives (a directory, a bucket prefix, a keyspace, a memory handle).
 ///
@@ -42,9 +45,31 @@ impl TestStore {
         TestStore { state: checked.clone(), publisher: checked, location: Arc::new(location) }
     }
 
+    /// A backend served by two parts (pins, publication), each put behind the checking layer.
+    pub fn from_parts<S, P>(
+        state: Arc<S>,
+        publisher: Arc<P>,
+        location: impl Any + Send + Sync,
+    ) -> Self
+    where
+        S: PinState + 'static,
+        P: Publisher + 'static,
+    {
+        TestStore {
+            state: Arc::new(Checked::from_arc(state)),
+            publisher: Arc::new(Checked::from_arc(publisher)),
+            location: Arc::new(location),
+        }
+    }
+
     /// The pin-state capabilities of the instance.
-    pub fn capabilities(&self) -> Capabilities {
-        self.state.capabilities()
+    pub fn pin_capabilities(&self) -> PinCapabilities {
+        self.state.pin_capabilities()
+    }
+
+    /// The publication capabilities of the instance.
+    pub fn publish_capabilities(&self) -> PublishCapabilities {
+        self.publisher.publish_capabilities()
     }
 
     /// Drops the instance without closing it, as a crash would, and keeps only its location.
@@ -182,7 +207,7 @@ pub async fn reopen_with(
     faults: FaultInjector,
     check: &str,
 ) -> Option<TestStore> {
-    let persistent = store.capabilities().persistent;
+    let persistent = store.pin_capabilities().persistent;
     let location = store.crash();
     match h.reopen(&location, faults).await {
         Ok(s) => Some(s),

@@ -51,7 +51,8 @@
 //! ## Capabilities: gated, never skipped
 //!
 //! A check whose promise the backend does not declare in its
-//! [`Capabilities`](pinvault_core::Capabilities) asserts instead that the operation is refused
+//! capabilities ([`PinCapabilities`](pinvault_core::PinCapabilities),
+//! [`PublishCapabilities`](pinvault_core::PublishCapabilities)) asserts instead that the operation is refused
 //! with [`Error::Unsupported`](pinvault_core::Error::Unsupported) and prints
 //! `refused as declared: <check> (<flag> is false)`. A check passes only by checking something.
 //! The suite reads the flags this way:
@@ -67,7 +68,7 @@
 //!
 //! ## Crash point names
 //!
-//! The [`faults`] family drives each name in `Capabilities::crash_points` with the operation
+//! The [`faults`] family drives each name in the capabilities' `crash_points` with the operation
 //! its name says it lies on, so every name must contain one of these path words (checked in
 //! this order): `finalize` (a finalize of a 3-object set), `stage` (one stage), `import` (an
 //! NDJSON import of 30 pins in batches of 10), `commit` (a 3-op batch commit; commit points

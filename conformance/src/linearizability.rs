@@ -942,7 +942,7 @@ pub async fn record(instances: &[Arc<dyn PinState>], workload: &Workload) -> Rec
 /// Asserts that a backend which does not declare `linearizable_conditional_writes` refuses a
 /// conditional put and a conditional remove with `Unsupported`; returns whether it declares it.
 pub async fn conditional_writes_declared(state: &dyn PinState, label: &str) -> bool {
-    if state.capabilities().linearizable_conditional_writes {
+    if state.pin_capabilities().linearizable_conditional_writes {
         return true;
     }
     let pin = fixtures::plain_pin(KEY_BASE);

@@ -13,7 +13,7 @@ use crate::harness::{collect, fresh, must, Harness};
 
 /// Stores pins `first..first + count` (full pins), in batches when the backend allows.
 pub(crate) async fn fill(state: &dyn PinState, first: u64, count: u64) {
-    let caps = state.capabilities();
+    let caps = state.pin_capabilities();
     let chunk =
         if caps.atomic_batch { caps.max_batch_ops.unwrap_or(250).clamp(1, 250) as u64 } else { 1 };
     let mut n = first;

@@ -18,7 +18,7 @@ pub fn never_issued_version() -> Version {
 /// When conditional writes are not declared, asserts an `Absent` put is refused; returns
 /// whether the check should go on.
 pub(crate) async fn conditional_writes_declared(s: &TestStore, check: &str) -> bool {
-    if s.capabilities().linearizable_conditional_writes {
+    if s.pin_capabilities().linearizable_conditional_writes {
         return true;
     }
     assert_refused(

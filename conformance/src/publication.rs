@@ -23,7 +23,7 @@ use crate::harness::{assert_refused, collect, expect_err, fresh, must, Harness, 
 /// Whether the store publishes; when it does not declare it, asserts `stage` and `finalize`
 /// are refused and returns false.
 pub(crate) async fn publication_declared(s: &TestStore, check: &str) -> bool {
-    if s.publisher.publication_capabilities().atomic_publication {
+    if s.publisher.publish_capabilities().atomic_publication {
         return true;
     }
     assert_refused(
@@ -464,7 +464,7 @@ pub async fn publish_helper_leaves_nothing_staged_on_failure(h: &dyn Harness) {
     let objects = |tag: &str| -> Vec<(ObjectName, Bytes)> {
         NAMES.iter().map(|n| (object(n), staged_bytes("helper", &NAMES, n, tag))).collect()
     };
-    if !p.publication_capabilities().atomic_publication {
+    if !p.publish_capabilities().atomic_publication {
         assert_refused(
             p.publish(&set("helper"), objects("a"), Bytes::new()).await,
             "publication::publish_helper_leaves_nothing_staged_on_failure",
@@ -482,7 +482,7 @@ pub async fn publish_helper_leaves_nothing_staged_on_failure(h: &dyn Harness) {
         "publishing a set that exists",
     );
     assert_published(p, "helper", &NAMES, "a", b"m", "after a second publish of the set").await;
-    let limit = p.publication_capabilities().max_object_size;
+    let limit = p.publish_capabilities().max_object_size;
     if let Some(limit) = limit.filter(|l| *l <= 64 << 20) {
         let mut with_oversized = objects("c");
         with_oversized.insert(1, (object("too-big"), Bytes::from(vec![0u8; limit as usize + 1])));
@@ -508,7 +508,7 @@ pub async fn object_size_limit_is_enforced(h: &dyn Harness) {
         return;
     }
     let p = &*s.publisher;
-    match p.publication_capabilities().max_object_size {
+    match p.publish_capabilities().max_object_size {
         Some(max) if max <= 64 * 1024 * 1024 => {
             let over = Bytes::from(vec![7u8; max as usize + 1]);
             expect_err(

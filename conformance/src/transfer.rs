@@ -23,7 +23,7 @@ pub fn as_go_sees_it(pin: &Pin) -> Pin {
 
 /// The batch size an import into a backend with `caps` can use: `wanted`, lowered to the
 /// backend's limit, or 1 when it does not declare atomic multi-op batches.
-pub fn batch_size_for(caps: &pinvault_core::Capabilities, wanted: usize) -> usize {
+pub fn batch_size_for(caps: &pinvault_core::PinCapabilities, wanted: usize) -> usize {
     if !caps.atomic_batch {
         return 1;
     }
@@ -66,7 +66,7 @@ async fn round_trip(h: &dyn Harness, format: TransferFormat) {
         "the {format} export must count the bytes it wrote"
     );
     let target = fresh(h).await;
-    let batch_size = batch_size_for(&target.capabilities(), 50);
+    let batch_size = batch_size_for(&target.pin_capabilities(), 50);
     let imported = must(import(&*target.state, &bytes, format, batch_size).await, "import");
     assert_eq!(imported.pins, 130, "the {format} import must commit every pin");
     assert_eq!(
@@ -149,7 +149,7 @@ async fn assert_import_stops_at(
     promise: &str,
 ) {
     let target = fresh(h).await;
-    let batch_size = batch_size_for(&target.capabilities(), batch_size);
+    let batch_size = batch_size_for(&target.pin_capabilities(), batch_size);
     let committed = (bad_record - 1) / batch_size * batch_size;
     let e = expect_err(
         import(&*target.state, bytes, format, batch_size).await,
@@ -255,7 +255,7 @@ pub async fn import_absent_refuses_existing_pins(h: &dyn Harness) {
     fill(&*source.state, 0, 20).await;
     let (bytes, _) = export(&*source.state, TransferFormat::Protobuf).await;
     let target = fresh(h).await;
-    let caps = target.capabilities();
+    let caps = target.pin_capabilities();
     let existing = full_pin(1000);
     must(target.state.put(existing.clone(), Precondition::Any).await, "put");
     let clash = as_go_sees_it(&full_pin(5));

@@ -37,7 +37,7 @@ fn allocated(n: u64, peers: &[PeerId]) -> Pin {
 /// `pins_by_peer` lists exactly the pins allocated to the peer, in CID byte order.
 pub async fn pins_by_peer_lists_allocated_pins(h: &dyn Harness) {
     let s = fresh(h).await;
-    let atomic = s.capabilities().atomic_views;
+    let atomic = s.pin_capabilities().atomic_views;
     let (a, b, c) = (peer(100), peer(101), peer(102));
     let mut on_a = Vec::new();
     for n in 0..12 {
@@ -71,7 +71,7 @@ pub async fn pins_by_peer_lists_allocated_pins(h: &dyn Harness) {
 /// Moving a pin to other peers moves it between their views.
 pub async fn pins_by_peer_follows_reallocation(h: &dyn Harness) {
     let s = fresh(h).await;
-    let atomic = s.capabilities().atomic_views;
+    let atomic = s.pin_capabilities().atomic_views;
     let (a, b, c) = (peer(110), peer(111), peer(112));
     let pin = allocated(1, &[a.clone(), b.clone()]);
     must(s.state.put(pin.clone(), Precondition::Any).await, "put");
@@ -90,7 +90,7 @@ pub async fn pins_by_peer_follows_reallocation(h: &dyn Harness) {
 /// A removed pin leaves every peer's view.
 pub async fn pins_by_peer_drops_removed_pin(h: &dyn Harness) {
     let s = fresh(h).await;
-    let atomic = s.capabilities().atomic_views;
+    let atomic = s.pin_capabilities().atomic_views;
     let a = peer(120);
     let (gone, kept) =
         (allocated(1, std::slice::from_ref(&a)), allocated(2, std::slice::from_ref(&a)));
@@ -109,7 +109,7 @@ pub async fn pins_by_peer_drops_removed_pin(h: &dyn Harness) {
 /// hour buckets, ordered by time.
 pub async fn expiring_before_is_strict_and_ordered(h: &dyn Harness) {
     let s = fresh(h).await;
-    let atomic = s.capabilities().atomic_views;
+    let atomic = s.pin_capabilities().atomic_views;
     // 10 pins 37 minutes apart span 7 hour buckets; one pin never expires.
     let times: Vec<_> = (0..10).map(|k| at(7_200 + 600 + k * 37 * 60)).collect();
     for (k, t) in times.iter().enumerate() {
@@ -146,7 +146,7 @@ pub async fn expiring_before_is_strict_and_ordered(h: &dyn Harness) {
 /// Changing or clearing a pin's `expire_at` moves it in the expiry queue.
 pub async fn expiring_before_follows_expire_at_changes(h: &dyn Harness) {
     let s = fresh(h).await;
-    let atomic = s.capabilities().atomic_views;
+    let atomic = s.pin_capabilities().atomic_views;
     let mut pin = full_pin(1);
     pin.options.expire_at = Some(at(3 * 3600));
     must(s.state.put(pin.clone(), Precondition::Any).await, "put");
@@ -170,7 +170,7 @@ pub async fn expiring_before_follows_expire_at_changes(h: &dyn Harness) {
 /// A removed pin leaves the expiry queue.
 pub async fn expiring_before_drops_removed_pins(h: &dyn Harness) {
     let s = fresh(h).await;
-    let atomic = s.capabilities().atomic_views;
+    let atomic = s.pin_capabilities().atomic_views;
     for n in 0..4 {
         let mut pin = full_pin(n);
         pin.options.expire_at = Some(at(3600 * n as i64 + 60));
@@ -191,7 +191,7 @@ pub async fn expiring_before_drops_removed_pins(h: &dyn Harness) {
 /// sets the actual peers without changing the pin's version; missing/extra follow.
 pub async fn placement_tracks_desired_and_actual(h: &dyn Harness) {
     let s = fresh(h).await;
-    let atomic = s.capabilities().atomic_views;
+    let atomic = s.pin_capabilities().atomic_views;
     let (a, b, c) = (peer(130), peer(131), peer(132));
     let pin = allocated(1, &[a.clone(), b.clone()]);
     let v = must(s.state.put(pin.clone(), Precondition::Any).await, "put");
@@ -238,7 +238,7 @@ pub async fn placement_tracks_desired_and_actual(h: &dyn Harness) {
 /// removed pin's placement is dropped (a re-added pin starts with no actual peers).
 pub async fn placement_is_dropped_with_its_pin(h: &dyn Harness) {
     let s = fresh(h).await;
-    let atomic = s.capabilities().atomic_views;
+    let atomic = s.pin_capabilities().atomic_views;
     expect_err(s.state.placement(&cid(9)).await, "NotFound", "placement of an absent pin");
     expect_err(
         s.state.record_placement(&cid(9), [peer(1)].into()).await,

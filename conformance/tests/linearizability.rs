@@ -16,7 +16,7 @@ use pinvault_conformance::linearizability::{
 use pinvault_core::memory::MemoryBackend;
 use pinvault_core::state::{Cursor, Expiry, ListEntry, MigrationReport, Placement, Versioned};
 use pinvault_core::{
-    Batch, Capabilities, Cid, PeerId, Pin, PinState, Precondition, Receipt, Result, Version,
+    Batch, Cid, PeerId, Pin, PinCapabilities, PinState, Precondition, Receipt, Result, Version,
 };
 
 /// The bug a [`Mutant`] adds to the memory backend.
@@ -54,8 +54,8 @@ impl Mutant {
 
 #[async_trait]
 impl PinState for Mutant {
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+    fn pin_capabilities(&self) -> PinCapabilities {
+        self.inner.pin_capabilities()
     }
 
     async fn get(&self, cid: &Cid) -> Result<Versioned> {

@@ -215,7 +215,7 @@ pub async fn copy(
     if batch_size == 0 {
         return Err(Error::invalid("batch size", "must be at least 1"));
     }
-    let limit = to.capabilities().max_batch_ops.unwrap_or(usize::MAX).max(1);
+    let limit = to.pin_capabilities().max_batch_ops.unwrap_or(usize::MAX).max(1);
     let batch_size = batch_size.min(limit);
     let mut summary = CopySummary::default();
     let mut entries = from.list(after);
@@ -253,7 +253,7 @@ mod tests {
 
     use super::*;
     use crate::state::{Expiry, ListEntry, MigrationReport, Placement, Versioned};
-    use crate::{Batch, Capabilities, Pin, Receipt, Version};
+    use crate::{Batch, Pin, PinCapabilities, Receipt, Version};
 
     /// A store holding one pin whatever its times: the backends refuse to store the times
     /// these tests need (`Pin::validate`), but a store written by an older version may hold them.
@@ -262,8 +262,8 @@ mod tests {
 
     #[async_trait]
     impl PinState for OnePin {
-        fn capabilities(&self) -> Capabilities {
-            Capabilities::none("one-pin")
+        fn pin_capabilities(&self) -> PinCapabilities {
+            PinCapabilities::none("one-pin")
         }
 
         async fn get(&self, _: &Cid) -> Result<Versioned> {

@@ -1,13 +1,17 @@
-//! What a backend guarantees, stated up front.
+//! What a backend guarantees, stated up front, one half per contract.
 //!
-//! The conformance suite reads these flags to decide which promises to check and which
-//! operations must be refused with [`crate::Error::Unsupported`]. A backend never claims a
-//! guarantee it cannot keep, and never silently downgrades an operation it cannot do.
+//! [`PinCapabilities`] belong to [`crate::PinState`], [`PublishCapabilities`] to
+//! [`crate::Publisher`], so a backend may serve its contracts from different parts (fs: pins
+//! over the KV layer, publication on its own) and each part states only what it keeps. The
+//! checking layer ([`crate::Checked`]) refuses what a half excludes with
+//! [`crate::Error::Unsupported`]; the conformance suite reads the flags to decide which promises
+//! to check. A backend never claims a guarantee it cannot keep, and never silently downgrades an
+//! operation it cannot do.
 
-/// The guarantees of one backend instance (they may depend on its configuration).
+/// The guarantees of one backend instance's pin state (they may depend on its configuration).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Capabilities {
+pub struct PinCapabilities {
     /// The backend's short name (`"memory"`, `"rocksdb"`, ...).
     pub backend: &'static str,
     /// Data survives the process: a new instance over the same location sees it.
@@ -26,18 +30,33 @@ pub struct Capabilities {
     pub atomic_views: bool,
     /// The most ops one batch may hold, if limited.
     pub max_batch_ops: Option<usize>,
-    /// Atomic publication of object sets is implemented.
-    pub atomic_publication: bool,
-    /// The largest object `stage` accepts, in bytes, if limited.
-    pub max_object_size: Option<u64>,
-    /// Named crash points on the commit and finalize paths that fault injection can fire.
+    /// Named crash points on the commit path that fault injection can fire.
     pub crash_points: &'static [&'static str],
 }
 
-impl Capabilities {
-    /// A backend that promises nothing; backends start from this and switch on what they keep.
+/// The guarantees of one backend instance's publication (they may depend on its configuration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PublishCapabilities {
+    /// The backend's short name (`"memory"`, `"fs"`, ...).
+    pub backend: &'static str,
+    /// Published sets survive the process.
+    pub persistent: bool,
+    /// A staged object or a finalized set is on stable storage when the call returns.
+    pub durable_on_return: bool,
+    /// Atomic publication of object sets is implemented; when false, `stage` and `finalize`
+    /// are refused with `Unsupported`.
+    pub atomic_publication: bool,
+    /// The largest object `stage` accepts, in bytes, if limited.
+    pub max_object_size: Option<u64>,
+    /// Named crash points on the stage and finalize paths that fault injection can fire.
+    pub crash_points: &'static [&'static str],
+}
+
+impl PinCapabilities {
+    /// Pin state that promises nothing; backends start from this and switch on what they keep.
     pub const fn none(backend: &'static str) -> Self {
-        Capabilities {
+        PinCapabilities {
             backend,
             persistent: false,
             durable_on_return: false,
@@ -46,16 +65,12 @@ impl Capabilities {
             conditional_batch: false,
             atomic_views: false,
             max_batch_ops: None,
-            atomic_publication: false,
-            max_object_size: None,
             crash_points: &[],
         }
     }
 
-    /// One row of the README's backend × capability matrix, as `(name, yes/no/limit)` pairs.
+    /// This half's cells of the README's backend × capability matrix, as `(name, value)`.
     pub fn matrix_row(&self) -> Vec<(&'static str, String)> {
-        let yes = |b: bool| if b { "yes" } else { "no" }.to_owned();
-        let limit = |l: Option<u64>| l.map_or("unlimited".to_owned(), |n| n.to_string());
         vec![
             ("persistent", yes(self.persistent)),
             ("durable on return", yes(self.durable_on_return)),
@@ -64,9 +79,39 @@ impl Capabilities {
             ("conditional batch", yes(self.conditional_batch)),
             ("atomic views", yes(self.atomic_views)),
             ("max batch ops", limit(self.max_batch_ops.map(|n| n as u64))),
-            ("atomic publication", yes(self.atomic_publication)),
-            ("max object size", limit(self.max_object_size)),
-            ("crash points", self.crash_points.len().to_string()),
+            ("commit crash points", self.crash_points.len().to_string()),
         ]
     }
+}
+
+impl PublishCapabilities {
+    /// Publication that promises nothing (and refuses to publish); backends start from this
+    /// and switch on what they keep.
+    pub const fn none(backend: &'static str) -> Self {
+        PublishCapabilities {
+            backend,
+            persistent: false,
+            durable_on_return: false,
+            atomic_publication: false,
+            max_object_size: None,
+            crash_points: &[],
+        }
+    }
+
+    /// This half's cells of the README's backend × capability matrix, as `(name, value)`.
+    pub fn matrix_row(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("atomic publication", yes(self.atomic_publication)),
+            ("max object size", limit(self.max_object_size)),
+            ("publication crash points", self.crash_points.len().to_string()),
+        ]
+    }
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_owned()
+}
+
+fn limit(l: Option<u64>) -> String {
+    l.map_or("unlimited".to_owned(), |n| n.to_string())
 }

@@ -1,7 +1,7 @@
 //! The checking layer: the contract enforced once, in front of every backend.
 //!
-//! [`Checked`] wraps any type implementing [`PinState`] and [`Publisher`] and implements both
-//! again, like OpenDAL's `correctness_check` and `metrics` layers. It is what callers talk to:
+//! [`Checked`] wraps a type implementing [`PinState`], [`Publisher`] or both, and implements
+//! the same contracts again, like OpenDAL's `correctness_check` and `metrics` layers. It is what callers talk to:
 //! `pinvault::Store::from_backend` applies it to every backend the facade opens, and the
 //! conformance harness (`TestStore::new`) to every backend it checks, so the suite proves the
 //! backends as users reach them.
@@ -59,7 +59,7 @@ use tokio::io::{AsyncBufRead, AsyncWrite};
 use tracing::Instrument;
 
 use crate::batch::{Batch, Receipt};
-use crate::capability::Capabilities;
+use crate::capability::{PinCapabilities, PublishCapabilities};
 use crate::name::{ObjectKey, ObjectName, SetName};
 use crate::pin::PeerId;
 use crate::publish::{
@@ -87,14 +87,14 @@ impl<B: fmt::Debug + ?Sized> fmt::Debug for Checked<B> {
     }
 }
 
-impl<B: PinState + Publisher> Checked<B> {
+impl<B> Checked<B> {
     /// Puts `backend` behind the layer.
     pub fn new(backend: B) -> Self {
         Checked { inner: Arc::new(backend) }
     }
 }
 
-impl<B: PinState + Publisher + ?Sized> Checked<B> {
+impl<B: ?Sized> Checked<B> {
     /// Puts a shared backend behind the layer.
     pub fn from_arc(backend: Arc<B>) -> Self {
         Checked { inner: backend }
@@ -104,30 +104,29 @@ impl<B: PinState + Publisher + ?Sized> Checked<B> {
     pub fn inner(&self) -> &B {
         &self.inner
     }
+}
 
-    /// Runs `call` (operation `op`) inside the layer's span and records its duration.
-    async fn observed<T>(
-        &self,
-        op: &'static str,
-        call: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
-        let backend = PinState::capabilities(&*self.inner).backend;
-        let started = Instant::now();
-        let result = call.instrument(tracing::debug_span!("pinvault", op, backend)).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => "conflict",
-            Err(Error::NotFound { .. }) => "not_found",
-            Err(_) => "error",
-        };
-        metrics::histogram!("pinvault_op_seconds", "backend" => backend, "op" => op, "outcome" => outcome)
-            .record(started.elapsed().as_secs_f64());
-        result
-    }
+/// Runs `call` (operation `op` of `backend`) inside the layer's span and records its duration.
+async fn observed<T>(
+    backend: &'static str,
+    op: &'static str,
+    call: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let started = Instant::now();
+    let result = call.instrument(tracing::debug_span!("pinvault", op, backend)).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(Error::Conflict { .. } | Error::AlreadyExists { .. }) => "conflict",
+        Err(Error::NotFound { .. }) => "not_found",
+        Err(_) => "error",
+    };
+    metrics::histogram!("pinvault_op_seconds", "backend" => backend, "op" => op, "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+    result
 }
 
 /// Everything about `batch` that `caps` decides, in the contract's order (module doc).
-pub fn check_batch(caps: &Capabilities, batch: &Batch) -> Result<()> {
+pub fn check_batch(caps: &PinCapabilities, batch: &Batch) -> Result<()> {
     batch.validate(None)?;
     let refuse = |why: String| Err(Error::unsupported(caps.backend, why));
     let multi = batch.len() > 1;
@@ -165,7 +164,7 @@ pub fn check_batch(caps: &Capabilities, batch: &Batch) -> Result<()> {
 
 /// Refuses an import whose batches would have to be conditional and atomic when `caps` does
 /// not declare `conditional_batch`.
-pub fn check_import(caps: &Capabilities, options: &ImportOptions) -> Result<()> {
+pub fn check_import(caps: &PinCapabilities, options: &ImportOptions) -> Result<()> {
     if options.precondition.is_conditional()
         && options.batch_size > 1
         && !(caps.atomic_batch && caps.conditional_batch)
@@ -185,7 +184,7 @@ pub fn check_import(caps: &Capabilities, options: &ImportOptions) -> Result<()> 
 }
 
 /// Refuses `stage` or `finalize` (`operation`) on a backend without atomic publication.
-fn check_publication(caps: &Capabilities, operation: &str) -> Result<()> {
+fn check_publication(caps: &PublishCapabilities, operation: &str) -> Result<()> {
     if caps.atomic_publication {
         return Ok(());
     }
@@ -197,7 +196,7 @@ fn check_publication(caps: &Capabilities, operation: &str) -> Result<()> {
 
 /// Refuses an object larger than `caps.max_object_size`.
 pub fn check_object_size(
-    caps: &Capabilities,
+    caps: &PublishCapabilities,
     set: &SetName,
     name: &ObjectName,
     size: u64,
@@ -211,10 +210,20 @@ pub fn check_object_size(
     }
 }
 
+impl<B: PinState + ?Sized> Checked<B> {
+    async fn observed<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        observed(self.inner.pin_capabilities().backend, op, call).await
+    }
+}
+
 #[async_trait]
-impl<B: PinState + Publisher + ?Sized> PinState for Checked<B> {
-    fn capabilities(&self) -> Capabilities {
-        PinState::capabilities(&*self.inner)
+impl<B: PinState + ?Sized> PinState for Checked<B> {
+    fn pin_capabilities(&self) -> PinCapabilities {
+        self.inner.pin_capabilities()
     }
 
     async fn get(&self, cid: &Cid) -> Result<Versioned> {
@@ -230,7 +239,7 @@ impl<B: PinState + Publisher + ?Sized> PinState for Checked<B> {
     }
 
     async fn commit(&self, batch: Batch) -> Result<Receipt> {
-        check_batch(&PinState::capabilities(&*self.inner), &batch)?;
+        check_batch(&self.inner.pin_capabilities(), &batch)?;
         let (ops, digest) = (batch.len(), batch.digest());
         let mut receipt = self.observed("commit", self.inner.commit(batch)).await?;
         receipt.ops = ops;
@@ -274,22 +283,32 @@ impl<B: PinState + Publisher + ?Sized> PinState for Checked<B> {
         options: &ImportOptions,
         progress: &dyn Progress,
     ) -> Result<TransferSummary> {
-        check_import(&PinState::capabilities(&*self.inner), options)?;
+        check_import(&self.inner.pin_capabilities(), options)?;
         transfer::import_into(self, reader, options, progress).await
     }
 }
 
+impl<B: Publisher + ?Sized> Checked<B> {
+    async fn published<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        observed(self.inner.publish_capabilities().backend, op, call).await
+    }
+}
+
 #[async_trait]
-impl<B: PinState + Publisher + ?Sized> Publisher for Checked<B> {
-    fn publication_capabilities(&self) -> Capabilities {
-        self.inner.publication_capabilities()
+impl<B: Publisher + ?Sized> Publisher for Checked<B> {
+    fn publish_capabilities(&self) -> PublishCapabilities {
+        self.inner.publish_capabilities()
     }
 
     async fn stage(&self, set: &SetName, name: &ObjectName, bytes: Bytes) -> Result<StagedObject> {
-        let caps = self.inner.publication_capabilities();
+        let caps = self.inner.publish_capabilities();
         check_publication(&caps, "stage")?;
         check_object_size(&caps, set, name, bytes.len() as u64)?;
-        self.observed("stage", self.inner.stage(set, name, bytes)).await
+        observed(caps.backend, "stage", self.inner.stage(set, name, bytes)).await
     }
 
     async fn finalize(
@@ -298,29 +317,30 @@ impl<B: PinState + Publisher + ?Sized> Publisher for Checked<B> {
         staged: &[StagedObject],
         manifest: Bytes,
     ) -> Result<Publication> {
-        check_publication(&self.inner.publication_capabilities(), "finalize")?;
+        let caps = self.inner.publish_capabilities();
+        check_publication(&caps, "finalize")?;
         validate_finalize(set, staged, &manifest)?;
-        self.observed("finalize", self.inner.finalize(set, staged, manifest)).await
+        observed(caps.backend, "finalize", self.inner.finalize(set, staged, manifest)).await
     }
 
     async fn abort(&self, staged: &[StagedObject]) -> Result<()> {
-        self.observed("abort", self.inner.abort(staged)).await
+        self.published("abort", self.inner.abort(staged)).await
     }
 
     async fn sweep(&self, cutoff: DateTime<Utc>) -> Result<SweepReport> {
-        self.observed("sweep", self.inner.sweep(cutoff)).await
+        self.published("sweep", self.inner.sweep(cutoff)).await
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta> {
-        self.observed("head", self.inner.head(key)).await
+        self.published("head", self.inner.head(key)).await
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<Bytes> {
-        self.observed("get_object", Publisher::get(&*self.inner, key)).await
+        self.published("get_object", Publisher::get(&*self.inner, key)).await
     }
 
     async fn publication(&self, set: &SetName) -> Result<Publication> {
-        self.observed("publication", self.inner.publication(set)).await
+        self.published("publication", self.inner.publication(set)).await
     }
 
     fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
@@ -340,7 +360,7 @@ mod tests {
 
     #[test]
     fn batch_checks_follow_the_contract_order() {
-        let mut caps = Capabilities::none("test");
+        let mut caps = PinCapabilities::none("test");
         caps.linearizable_conditional_writes = true;
         caps.max_batch_ops = Some(1);
         let two = Batch::new().put(pin(1), Precondition::Any).put(pin(2), Precondition::Any);

@@ -19,7 +19,8 @@
 //!
 //! 1. Make a crate `backends/<name>` depending on `pinvault-core` only.
 //! 2. Implement [`PinState`] and [`Publisher`] on one type. Start from
-//!    [`Capabilities::none`] and switch on only what the engine guarantees; refuse the rest
+//!    [`PinCapabilities::none`] and [`PublishCapabilities::none`] and switch on only what the
+//!    engine guarantees; refuse the rest
 //!    with [`Error::Unsupported`].
 //! 3. Store pins with [`codec::protobuf::encode_record`] (ipfs-cluster's protobuf plus
 //!    pinvault's lossless extension fields, still readable by ipfs-cluster).
@@ -28,7 +29,7 @@
 //!    and finalize validation, `Unsupported` for what the capabilities exclude, the batch-size
 //!    and object-size limits, the receipt's op count and digest, tracing and metrics). Call
 //!    [`FaultInjector::hit`] at each point of the commit and finalize paths where a crash would
-//!    leave a different state; list those names in `Capabilities::crash_points`.
+//!    leave a different state; list those names in the `crash_points` of the capability half they belong to.
 //! 5. Return listings through [`paging::paged`] (unbounded, page by page) or
 //!    [`paging::single_page`] (an answer bounded by what it answers).
 //! 6. Run blocking engines through `tokio::task::spawn_blocking` or a dedicated pool.
@@ -50,6 +51,7 @@ pub mod batch;
 pub mod capability;
 pub mod checked;
 pub mod codec;
+pub mod composed;
 pub mod error;
 pub mod fault;
 pub mod keysort;
@@ -72,9 +74,10 @@ pub mod workload;
 
 pub use backend_url::{BackendUrl, DirOptions};
 pub use batch::{Batch, BatchOp, Receipt};
-pub use capability::Capabilities;
+pub use capability::{PinCapabilities, PublishCapabilities};
 pub use checked::Checked;
 pub use cid::Cid;
+pub use composed::Composed;
 pub use error::{Error, PathProblem, Result};
 pub use fault::FaultInjector;
 pub use multiaddr::Multiaddr;

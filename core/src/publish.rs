@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use sha2::{Digest, Sha256};
 
-use crate::capability::Capabilities;
+use crate::capability::PublishCapabilities;
 use crate::name::{ObjectKey, ObjectName, SetName};
 use crate::version::Version;
 use crate::{Error, Result};
@@ -134,8 +134,9 @@ pub fn validate_finalize(set: &SetName, staged: &[StagedObject], manifest: &[u8]
 /// The atomic-publication contract. Object safe: use it as `Arc<dyn Publisher>`.
 #[async_trait]
 pub trait Publisher: Send + Sync + std::fmt::Debug {
-    /// What this backend guarantees (`atomic_publication`, `max_object_size`, crash points).
-    fn publication_capabilities(&self) -> Capabilities;
+    /// What this backend's publication guarantees (`atomic_publication`, `max_object_size`,
+    /// crash points).
+    fn publish_capabilities(&self) -> PublishCapabilities;
 
     /// Writes `bytes` where no reader can see it. Refuses objects above `max_object_size`.
     async fn stage(&self, set: &SetName, name: &ObjectName, bytes: Bytes) -> Result<StagedObject>;

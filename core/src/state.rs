@@ -13,7 +13,7 @@
 //!   no update is lost.
 //! * **Batches.** `commit` validates the whole batch, then applies all ops or none, then returns
 //!   a [`Receipt`] whose `sequence` is strictly greater than that of every earlier commit of the
-//!   store. Views change in the same atomic step when `capabilities().atomic_views` is true.
+//!   store. Views change in the same atomic step when `pin_capabilities().atomic_views` is true.
 //!   A backend that cannot make a conditional multi-op batch atomic says
 //!   `conditional_batch: false` and refuses such batches with [`Error::Unsupported`].
 //! * **Crashes.** If the process dies at any instant of a `commit`, a reopened store holds the
@@ -33,7 +33,7 @@ use futures::stream::BoxStream;
 use tokio::io::{AsyncBufRead, AsyncWrite};
 
 use crate::batch::{Batch, Receipt};
-use crate::capability::Capabilities;
+use crate::capability::PinCapabilities;
 use crate::pin::{PeerId, Pin};
 use crate::transfer::{self, ImportOptions, Progress, TransferFormat, TransferSummary};
 use crate::version::{Precondition, Version};
@@ -134,8 +134,8 @@ pub struct MigrationReport {
 /// provided bodies built on them, which a backend overrides when it has a cheaper native path.
 #[async_trait]
 pub trait PinState: Send + Sync + std::fmt::Debug {
-    /// What this backend guarantees.
-    fn capabilities(&self) -> Capabilities;
+    /// What this backend's pin state guarantees.
+    fn pin_capabilities(&self) -> PinCapabilities;
 
     /// The pin of `cid` and its version, or [`Error::NotFound`].
     async fn get(&self, cid: &Cid) -> Result<Versioned>;

@@ -175,7 +175,7 @@ pub async fn import_into<S: PinState + ?Sized>(
     if options.batch_size == 0 {
         return Err(Error::invalid("import options", "batch_size must be at least 1"));
     }
-    let batch_size = match state.capabilities().max_batch_ops {
+    let batch_size = match state.pin_capabilities().max_batch_ops {
         Some(max) => options.batch_size.min(max.max(1)),
         None => options.batch_size,
     };

@@ -95,7 +95,8 @@ pub async fn run(
             "needs pins > 0, batch size > 0 and ops <= pins (removes take distinct pins)",
         ));
     }
-    let batch_size = spec.batch_size.min(state.capabilities().max_batch_ops.unwrap_or(usize::MAX));
+    let batch_size =
+        spec.batch_size.min(state.pin_capabilities().max_batch_ops.unwrap_or(usize::MAX));
     let mut phases = Vec::new();
 
     let started = Instant::now();

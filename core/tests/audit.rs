@@ -15,7 +15,7 @@ use pinvault_core::audit::{self, PinsetDigest};
 use pinvault_core::memory::MemoryBackend;
 use pinvault_core::transfer::NoProgress;
 use pinvault_core::{
-    Batch, Capabilities, Cid, Cursor, Error, Expiry, ListEntry, MigrationReport, PeerId, Pin,
+    Batch, Cid, Cursor, Error, Expiry, ListEntry, MigrationReport, PeerId, Pin, PinCapabilities,
     PinState, Placement, Precondition, Receipt, Result, Versioned,
 };
 
@@ -68,8 +68,8 @@ impl Wrapped {
 
 #[async_trait]
 impl PinState for Wrapped {
-    fn capabilities(&self) -> Capabilities {
-        let mut caps = self.inner.capabilities();
+    fn pin_capabilities(&self) -> PinCapabilities {
+        let mut caps = self.inner.pin_capabilities();
         caps.max_batch_ops = self.max_batch_ops;
         caps
     }

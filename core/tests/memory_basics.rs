@@ -11,8 +11,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use futures::{StreamExt, TryStreamExt};
 use multihash::Multihash;
 use pinvault_core::memory::{
-    MemoryBackend, COMMIT_APPLIED, COMMIT_VALIDATED, CRASH_POINTS, FINALIZE_PUBLISHED,
-    FINALIZE_VALIDATED, LIST_PAGE, MAX_OBJECT_SIZE,
+    MemoryBackend, COMMIT_APPLIED, COMMIT_VALIDATED, FINALIZE_PUBLISHED, FINALIZE_VALIDATED,
+    LIST_PAGE, MAX_OBJECT_SIZE, PIN_CRASH_POINTS, PUBLISH_CRASH_POINTS,
 };
 use pinvault_core::state::expiry_bucket;
 use pinvault_core::{
@@ -417,16 +417,19 @@ async fn crash_points_sit_on_both_sides_of_the_commit_point() {
 #[tokio::test]
 async fn capabilities_migrate_and_limits() {
     let m = MemoryBackend::new();
-    let caps = m.capabilities();
-    assert_eq!(caps, m.publication_capabilities());
-    assert_eq!(caps.backend, "memory");
+    let caps = m.pin_capabilities();
+    let publish = m.publish_capabilities();
+    assert_eq!((caps.backend, publish.backend), ("memory", "memory"));
     assert!(!caps.persistent && !caps.durable_on_return);
+    assert!(!publish.persistent && !publish.durable_on_return);
     assert!(caps.linearizable_conditional_writes && caps.atomic_batch && caps.conditional_batch);
-    assert!(caps.atomic_views && caps.atomic_publication);
+    assert!(caps.atomic_views && publish.atomic_publication);
     assert_eq!(caps.max_batch_ops, None);
-    assert_eq!(caps.max_object_size, Some(MAX_OBJECT_SIZE));
-    assert_eq!(caps.crash_points, CRASH_POINTS);
-    assert_eq!(CRASH_POINTS.len(), 4);
+    assert_eq!(publish.max_object_size, Some(MAX_OBJECT_SIZE));
+    assert_eq!(caps.crash_points, [COMMIT_VALIDATED, COMMIT_APPLIED]);
+    assert_eq!(caps.crash_points, PIN_CRASH_POINTS);
+    assert_eq!(publish.crash_points, [FINALIZE_VALIDATED, FINALIZE_PUBLISHED]);
+    assert_eq!(publish.crash_points, PUBLISH_CRASH_POINTS);
 
     let report = m.migrate().await.unwrap();
     assert_eq!((report.from, report.to, report.records_rewritten), (1, 1, 0));

@@ -35,7 +35,7 @@ pub async fn run(
     for (i, url) in urls.iter().enumerate() {
         let fresh = pinvault::open::sub_location(url, &format!("bench-{stamp}-{i}"))?;
         let store = pinvault::open(&fresh).await?;
-        let durable = store.state.capabilities().durable_on_return;
+        let durable = store.state.pin_capabilities().durable_on_return;
         let progress = TerminalProgress::on_terminal("bench");
         let result = workload::run(&*store.state, &spec, progress.as_progress()).await;
         progress.finish();

@@ -59,7 +59,7 @@ pub async fn publish(
         ),
         None => Bytes::new(),
     };
-    let capabilities = store.publisher.publication_capabilities();
+    let capabilities = store.publisher.publish_capabilities();
     let object_limit = capabilities.max_object_size.unwrap_or(u64::MAX);
     let object_limit_name = format!("the {} backend's largest object", capabilities.backend);
     // Every name and file is checked before anything is staged.

@@ -100,12 +100,12 @@
 //!
 //! # Durability and crashes
 //!
-//! With `durable: true` (the default) every acknowledged commit, stage and finalize is fsynced
+//! With `sync: true` (the default) every acknowledged commit, stage and finalize is fsynced
 //! (files, then the directories that name them) before it returns, and `durable_on_return`
-//! says so. With `durable: false` nothing is fsynced except compaction: a power loss may lose
-//! recent writes but never tears one. Crash points ([`CRASH_POINTS`]): the KV layer's
-//! `kv.commit.validated` and `kv.commit.written`, and `fs.stage.prepared`, `fs.stage.written`,
-//! `fs.finalize.validated`, `fs.finalize.linked`, `fs.finalize.renamed`.
+//! says so. With `sync: false` nothing is fsynced except compaction: a power loss may lose
+//! recent writes but never tears one. Crash points: the KV layer's `kv.commit.validated` and
+//! `kv.commit.written` on the pin path, and [`PUBLISH_CRASH_POINTS`] (`fs.stage.prepared`,
+//! `fs.stage.written`, `fs.finalize.validated`, `fs.finalize.linked`, `fs.finalize.renamed`).
 //!
 //! All file I/O runs on tokio's blocking pool, never on the async runtime.
 #![deny(missing_docs)]
@@ -119,7 +119,6 @@ mod root;
 mod sealed;
 mod sys;
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -128,12 +127,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
-use pinvault_core::kv::{self, KvBackend};
+use pinvault_core::kv::KvBackend;
 use pinvault_core::{paging, store_dir};
 use pinvault_core::{
-    Batch, Capabilities, Cid, Cursor, Error, Expiry, FaultInjector, ListEntry, MigrationReport,
-    ObjectKey, ObjectMeta, ObjectName, OpenMode, PeerId, PinState, Placement, Publication,
-    Publisher, Receipt, Result, SetName, StagedObject, SweepReport, Versioned,
+    Composed, Error, FaultInjector, ObjectKey, ObjectMeta, ObjectName, OpenMode, Publication,
+    PublishCapabilities, Publisher, Result, SetName, StagedObject, SweepReport,
 };
 
 pub use crate::log::FsLogEngine;
@@ -151,17 +149,10 @@ pub const BACKEND: &str = "fs";
 /// the store instead of making it look damaged.
 pub const STORE_FORMAT: u32 = 2;
 
-/// Every crash point of the fs backend: the KV layer's commit points (the pin path) and the
-/// publication path's.
-pub const CRASH_POINTS: &[&str] = &[
-    kv::COMMIT_VALIDATED,
-    kv::COMMIT_WRITTEN,
-    STAGE_PREPARED,
-    STAGE_WRITTEN,
-    FINALIZE_VALIDATED,
-    FINALIZE_LINKED,
-    FINALIZE_RENAMED,
-];
+/// The crash points of the fs publication path (the pin path's are the KV layer's,
+/// [`pinvault_core::kv::PIN_CRASH_POINTS`]).
+pub const PUBLISH_CRASH_POINTS: &[&str] =
+    &[STAGE_PREPARED, STAGE_WRITTEN, FINALIZE_VALIDATED, FINALIZE_LINKED, FINALIZE_RENAMED];
 
 /// Where a published object's bytes live, relative to the store's root:
 /// `sets/<E(set)>/<E(name)>`, each name encoded as one path component (see the crate docs).
@@ -173,9 +164,6 @@ pub fn published_object_path(set: &SetName, name: &ObjectName) -> PathBuf {
 pub fn published_set_path(set: &SetName) -> PathBuf {
     Path::new(names::SETS).join(names::encode(set.as_str()))
 }
-
-/// The crash points when the filesystem cannot publish (publication is then refused).
-const PIN_CRASH_POINTS: &[&str] = &[kv::COMMIT_VALIDATED, kv::COMMIT_WRITTEN];
 
 /// How to open an fs store ([`DirOptions::sync`]: fsync log records, staged and published files
 /// and the directories naming them before a write returns).
@@ -203,19 +191,22 @@ pub async fn repair_url(url: &pinvault_core::BackendUrl) -> Result<pinvault_core
     repair(url.directory()?, DirOptions::from_url(url)?).await
 }
 
-/// Both contracts on a directory: pins through the KV layer over [`FsLogEngine`], publication
-/// through directories and one no-replace rename. Cheap to clone: clones share the store.
+/// Both contracts on a directory: pins through the KV layer over [`FsLogEngine`]
+/// (`.pins`), publication through directories and one no-replace rename ([`FsPublisher`],
+/// `.publisher`). Cheap to clone: clones share the store.
+pub type FsBackend = Composed<KvBackend<FsLogEngine>, FsPublisher>;
+
+/// Atomic publication in an fs store's directory (the `publisher` half of [`FsBackend`]).
 #[derive(Clone)]
-pub struct FsBackend {
-    pins: KvBackend<FsLogEngine>,
+pub struct FsPublisher {
     publish: Arc<publish::Publish>,
     path: PathBuf,
-    capabilities: Capabilities,
+    capabilities: PublishCapabilities,
 }
 
-impl fmt::Debug for FsBackend {
+impl fmt::Debug for FsPublisher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FsBackend")
+        f.debug_struct("FsPublisher")
             .field("path", &self.path)
             .field("durable", &self.capabilities.durable_on_return)
             .field("atomic_publication", &self.capabilities.atomic_publication)
@@ -242,8 +233,8 @@ pub async fn open_with_mode(
 ) -> Result<FsBackend> {
     let path = path.as_ref().to_path_buf();
     tokio::task::spawn_blocking(move || match mode {
-        OpenMode::ReadOnly => FsBackend::open_blocking_read_only(path, options, faults),
-        _ => FsBackend::open_blocking_with_mode(path, options, mode, faults),
+        OpenMode::ReadOnly => open_blocking_read_only(path, options, faults),
+        _ => open_blocking_with_mode(path, options, mode, faults),
     })
     .await
     .map_err(|e| Error::backend(BACKEND, e))?
@@ -286,96 +277,85 @@ pub async fn open_read_only(
     faults: FaultInjector,
 ) -> Result<FsBackend> {
     let path = path.as_ref().to_path_buf();
-    tokio::task::spawn_blocking(move || FsBackend::open_blocking_read_only(path, options, faults))
+    tokio::task::spawn_blocking(move || open_blocking_read_only(path, options, faults))
         .await
         .map_err(|e| Error::backend(BACKEND, e))?
 }
 
-impl FsBackend {
-    /// [`open_read_only`], blocking.
-    pub fn open_blocking_read_only(
-        path: PathBuf,
-        options: DirOptions,
-        faults: FaultInjector,
-    ) -> Result<Self> {
-        let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, OpenMode::MustExist)?;
-        Self::open_claimed(claim, path, options, OpenMode::ReadOnly, faults)
-    }
+/// [`open_read_only`], blocking.
+pub fn open_blocking_read_only(
+    path: PathBuf,
+    options: DirOptions,
+    faults: FaultInjector,
+) -> Result<FsBackend> {
+    let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, OpenMode::MustExist)?;
+    open_claimed(claim, path, options, OpenMode::ReadOnly, faults)
+}
 
-    /// Opens (creating if needed) the store at `path`, blocking: takes the root's lock, replays
-    /// the pin log, probes the filesystem for publication. Prefer [`open`] from async code.
-    pub fn open_blocking(
-        path: PathBuf,
-        options: DirOptions,
-        faults: FaultInjector,
-    ) -> Result<Self> {
-        Self::open_blocking_with_mode(path, options, OpenMode::CreateIfMissing, faults)
-    }
+/// Opens (creating if needed) the store at `path`, blocking: takes the root's lock, replays
+/// the pin log, probes the filesystem for publication. Prefer [`open`] from async code.
+pub fn open_blocking(
+    path: PathBuf,
+    options: DirOptions,
+    faults: FaultInjector,
+) -> Result<FsBackend> {
+    open_blocking_with_mode(path, options, OpenMode::CreateIfMissing, faults)
+}
 
-    /// [`FsBackend::open_blocking`] in `mode` (see [`open_with_mode`]).
-    pub fn open_blocking_with_mode(
-        path: PathBuf,
-        options: DirOptions,
-        mode: OpenMode,
-        faults: FaultInjector,
-    ) -> Result<Self> {
-        let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?;
-        Self::open_claimed(claim, path, options, mode, faults)
-    }
+/// [`open_blocking`] in `mode` (see [`open_with_mode`]).
+pub fn open_blocking_with_mode(
+    path: PathBuf,
+    options: DirOptions,
+    mode: OpenMode,
+    faults: FaultInjector,
+) -> Result<FsBackend> {
+    let claim = store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?;
+    open_claimed(claim, path, options, mode, faults)
+}
 
-    fn open_claimed(
-        claim: store_dir::Claim,
-        path: PathBuf,
-        options: DirOptions,
-        mode: OpenMode,
-        faults: FaultInjector,
-    ) -> Result<Self> {
-        let read_only = mode == OpenMode::ReadOnly;
-        let root = Arc::new(if read_only {
-            root::Root::open_read_only(&path)?
-        } else {
-            root::Root::open(&path, options.lock_wait)?
-        });
-        // A store without a marker may be one another process is creating right now (it
-        // writes the marker last, under the lock this open now holds): decide again.
-        let claim = match claim.marker() {
-            None if !read_only => store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?,
-            _ => claim,
-        };
-        let access = log::Access::of(&claim, read_only);
-        let engine = FsLogEngine::open_in(root.clone(), &options, access)?;
-        let pins = KvBackend::open(engine, faults.clone())?;
-        let publish = if read_only {
-            publish::Publish::open_read_only(root, faults)?
-        } else {
-            publish::Publish::open(root, options.sync, faults)?
-        };
-        if !read_only {
-            claim.commit()?;
-        }
-        let mut capabilities = Capabilities::none(BACKEND);
-        capabilities.persistent = true;
-        capabilities.durable_on_return = options.sync;
-        capabilities.linearizable_conditional_writes = true;
-        capabilities.atomic_batch = true;
-        capabilities.conditional_batch = true;
-        capabilities.atomic_views = true;
-        capabilities.max_batch_ops = None;
-        capabilities.atomic_publication = publish.supported();
-        capabilities.max_object_size = Some(MAX_OBJECT_SIZE);
-        capabilities.crash_points =
-            if publish.supported() { CRASH_POINTS } else { PIN_CRASH_POINTS };
-        Ok(FsBackend { pins, publish: Arc::new(publish), path, capabilities })
+fn open_claimed(
+    claim: store_dir::Claim,
+    path: PathBuf,
+    options: DirOptions,
+    mode: OpenMode,
+    faults: FaultInjector,
+) -> Result<FsBackend> {
+    let read_only = mode == OpenMode::ReadOnly;
+    let root = Arc::new(if read_only {
+        root::Root::open_read_only(&path)?
+    } else {
+        root::Root::open(&path, options.lock_wait)?
+    });
+    // A store without a marker may be one another process is creating right now (it
+    // writes the marker last, under the lock this open now holds): decide again.
+    let claim = match claim.marker() {
+        None if !read_only => store_dir::claim(&path, BACKEND, STORE_FORMAT, mode)?,
+        _ => claim,
+    };
+    let access = log::Access::of(&claim, read_only);
+    let engine = FsLogEngine::open_in(root.clone(), &options, access)?;
+    let pins = KvBackend::open(engine, faults.clone())?;
+    let publish = if read_only {
+        publish::Publish::open_read_only(root, faults)?
+    } else {
+        publish::Publish::open(root, options.sync, faults)?
+    };
+    if !read_only {
+        claim.commit()?;
     }
+    let mut capabilities = PublishCapabilities::none(BACKEND);
+    capabilities.persistent = true;
+    capabilities.durable_on_return = options.sync;
+    capabilities.atomic_publication = publish.supported();
+    capabilities.max_object_size = Some(MAX_OBJECT_SIZE);
+    capabilities.crash_points = if publish.supported() { PUBLISH_CRASH_POINTS } else { &[] };
+    Ok(Composed { pins, publisher: FsPublisher { publish: Arc::new(publish), path, capabilities } })
+}
 
+impl FsPublisher {
     /// The store's root directory.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// The pin log engine, for tools and tests (e.g. its size, or a compaction on demand).
-    pub fn engine(&self) -> &FsLogEngine {
-        self.pins.store().engine()
     }
 
     /// Runs `f` on the publication side in tokio's blocking pool.
@@ -392,47 +372,8 @@ impl FsBackend {
 }
 
 #[async_trait]
-impl PinState for FsBackend {
-    fn capabilities(&self) -> Capabilities {
-        self.capabilities.clone()
-    }
-
-    async fn get(&self, cid: &Cid) -> Result<Versioned> {
-        PinState::get(&self.pins, cid).await
-    }
-
-    fn list(&self, after: Option<Cursor>) -> BoxStream<'_, Result<ListEntry>> {
-        PinState::list(&self.pins, after)
-    }
-
-    async fn commit(&self, batch: Batch) -> Result<Receipt> {
-        self.pins.commit(batch).await
-    }
-
-    fn pins_by_peer(&self, peer: &PeerId) -> BoxStream<'_, Result<Cid>> {
-        self.pins.pins_by_peer(peer)
-    }
-
-    fn expiring_before(&self, before: DateTime<Utc>) -> BoxStream<'_, Result<Expiry>> {
-        self.pins.expiring_before(before)
-    }
-
-    async fn placement(&self, cid: &Cid) -> Result<Placement> {
-        self.pins.placement(cid).await
-    }
-
-    async fn record_placement(&self, cid: &Cid, actual: BTreeSet<PeerId>) -> Result<()> {
-        self.pins.record_placement(cid, actual).await
-    }
-
-    async fn migrate(&self) -> Result<MigrationReport> {
-        self.pins.migrate().await
-    }
-}
-
-#[async_trait]
-impl Publisher for FsBackend {
-    fn publication_capabilities(&self) -> Capabilities {
+impl Publisher for FsPublisher {
+    fn publish_capabilities(&self) -> PublishCapabilities {
         self.capabilities.clone()
     }
 

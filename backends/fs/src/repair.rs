@@ -29,7 +29,7 @@ use prost::Message;
 use crate::log::{self, LogRecord, SeqFile, HEADER, MAGIC, PINS_SEQ};
 use crate::names::PINS_LOG;
 use crate::root::{io_error, Root};
-use crate::{DirOptions, FsBackend, BACKEND, STORE_FORMAT};
+use crate::{DirOptions, BACKEND, STORE_FORMAT};
 
 /// Repairs the fs store at `path` on the calling thread (see the module docs). Waits up to
 /// `options.lock_wait` for a writer holding the store.
@@ -41,7 +41,7 @@ pub fn repair_blocking(path: &Path, options: DirOptions) -> Result<RepairReport>
         repair_log(&root, &mut report)?;
     }
     // Prove it: the repaired store opens (and replays) like any other.
-    drop(FsBackend::open_blocking(path.to_path_buf(), options, FaultInjector::disabled())?);
+    drop(crate::open_blocking(path.to_path_buf(), options, FaultInjector::disabled())?);
     claim.commit()?;
     Ok(report)
 }
@@ -50,7 +50,7 @@ pub fn repair_blocking(path: &Path, options: DirOptions) -> Result<RepairReport>
 /// every record: `Ok` when the log is whole, the open's [`Error::Corrupt`] naming the file and
 /// offset when it is not.
 pub fn check_blocking(path: &Path) -> Result<()> {
-    FsBackend::open_blocking_read_only(
+    crate::open_blocking_read_only(
         path.to_path_buf(),
         DirOptions::default(),
         FaultInjector::disabled(),

@@ -61,9 +61,9 @@ fn open_watched(root: &Path, read_only: bool) -> (Result<FsBackend>, Vec<String>
         let (path, options, faults) =
             (root.to_path_buf(), DirOptions::default(), FaultInjector::disabled());
         if read_only {
-            FsBackend::open_blocking_read_only(path, options, faults)
+            pinvault_fs::open_blocking_read_only(path, options, faults)
         } else {
-            FsBackend::open_blocking(path, options, faults)
+            pinvault_fs::open_blocking(path, options, faults)
         }
     });
     (opened, warnings.take())
@@ -110,16 +110,16 @@ fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("store");
     let store =
-        FsBackend::open_blocking(root.clone(), DirOptions::default(), FaultInjector::disabled())
+        pinvault_fs::open_blocking(root.clone(), DirOptions::default(), FaultInjector::disabled())
             .expect("open");
-    let mut lens = vec![store.engine().log_len()];
+    let mut lens = vec![store.pins.store().engine().log_len()];
     let mut seq_before_last = Vec::new();
     for i in 1..=3 {
         if i == 3 {
             seq_before_last = std::fs::read(root.join("pins.seq")).expect("read pins.seq");
         }
         rt.block_on(store.put(full_pin(i), Precondition::Absent)).expect("put");
-        lens.push(store.engine().log_len());
+        lens.push(store.pins.store().engine().log_len());
     }
     drop(store);
     Fixture { rt, _tmp: tmp, root, lens, seq_before_last }
@@ -207,7 +207,11 @@ fn torn_unrecorded_last_record_is_repaired_quarantined_and_reported() {
         let (opened, warnings) = open_watched(&f.root, false);
         let store = opened.unwrap_or_else(|e| panic!("{label}: writable open: {e}"));
         assert!(f.has(&store, 1) && f.has(&store, 2) && !f.has(&store, 3), "{label}");
-        assert_eq!(store.engine().log_len(), f.lens[2], "{label}: cut back to the last record");
+        assert_eq!(
+            store.pins.store().engine().log_len(),
+            f.lens[2],
+            "{label}: cut back to the last record"
+        );
         let kept = quarantined(&f.root);
         assert_eq!(kept.len(), 1, "{label}: one quarantine file");
         assert_eq!(kept[0].1, torn, "{label}: the quarantine holds the dropped bytes");

@@ -229,7 +229,7 @@ async fn look_alike_keys_live_on_different_paths() {
 }
 
 fn log_len(store: &FsBackend) -> u64 {
-    store.engine().log_len()
+    store.pins.store().engine().log_len()
 }
 
 /// Cutting a few bytes off the end of the log (a crash mid-append, before pins.seq recorded the

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinvault_core::kv::{KvEngine, KvWrite, Table};
 use pinvault_core::FaultInjector;
-use pinvault_fs::{DirOptions, FsBackend, FsLogEngine};
+use pinvault_fs::{DirOptions, FsLogEngine};
 
 const KEYS: u64 = 8;
 const VALUE_BYTES: usize = 32 << 10;
@@ -25,13 +25,13 @@ fn value(write: u64) -> Vec<u8> {
 /// history: write `g` put key `g % KEYS`, so with `m` the newest write seen, key `k` must hold
 /// the newest `g <= m` with `g % KEYS == k`. Returns `m`.
 fn check_snapshot(root: &Path) -> Option<u64> {
-    let backend = FsBackend::open_blocking_read_only(
+    let backend = pinvault_fs::open_blocking_read_only(
         root.to_path_buf(),
         DirOptions::default(),
         FaultInjector::disabled(),
     )
     .unwrap_or_else(|e| panic!("a read-only open beside a live writer failed: {e}"));
-    let engine = backend.engine();
+    let engine = backend.pins.store().engine();
     let mut seen = Vec::new();
     for k in 0..KEYS {
         let Some(v) = engine.get(Table::Pins, &k.to_be_bytes()).unwrap() else {
@@ -60,7 +60,8 @@ fn readers_see_a_prefix_of_a_live_writers_history_across_compactions() {
     // The whole backend once, so the store has the KV layer's format record; then the engine
     // alone writes raw values (the readers open the whole backend, which checks that record).
     drop(
-        FsBackend::open_blocking(root.clone(), options.clone(), FaultInjector::disabled()).unwrap(),
+        pinvault_fs::open_blocking(root.clone(), options.clone(), FaultInjector::disabled())
+            .unwrap(),
     );
     let writer = FsLogEngine::open(&root, &options).unwrap();
     let done = AtomicBool::new(false);

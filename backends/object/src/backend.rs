@@ -11,15 +11,15 @@ use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use pinvault_core::paging;
 use pinvault_core::{
-    Batch, Capabilities, Cid, Cursor, Expiry, ListEntry, MigrationReport, ObjectKey, ObjectMeta,
-    ObjectName, PeerId, PinState, Placement, Publication, Publisher, Receipt, Result, SetName,
-    StagedObject, SweepReport, Versioned,
+    Batch, Cid, Cursor, Expiry, ListEntry, MigrationReport, ObjectKey, ObjectMeta, ObjectName,
+    PeerId, PinCapabilities, PinState, Placement, Publication, PublishCapabilities, Publisher,
+    Receipt, Result, SetName, StagedObject, SweepReport, Versioned,
 };
 
 use crate::config::{ObjectOptions, StoreKind};
 use crate::store::Inner;
 use crate::views::RepairReport;
-use crate::{CRASH_POINTS, MAX_OBJECT_SIZE};
+use crate::{MAX_OBJECT_SIZE, PIN_CRASH_POINTS, PUBLISH_CRASH_POINTS};
 
 /// Pins per page of a pin listing (one LIST, then one GET per pin).
 pub const LIST_PAGE: usize = 256;
@@ -55,22 +55,6 @@ impl ObjectBackend {
         self.inner.kind
     }
 
-    fn caps(&self) -> Capabilities {
-        let i = &self.inner;
-        let mut c = Capabilities::none(i.backend);
-        c.persistent = i.persistent;
-        c.durable_on_return = i.durable;
-        c.linearizable_conditional_writes = i.conditional_update;
-        c.atomic_batch = false;
-        c.conditional_batch = false;
-        c.atomic_views = false;
-        c.max_batch_ops = Some(1);
-        c.atomic_publication = true;
-        c.max_object_size = Some(MAX_OBJECT_SIZE);
-        c.crash_points = CRASH_POINTS;
-        c
-    }
-
     /// Rebuilds the view rows of every live pin and deletes unmatched old rows (see
     /// [`crate::views`]). `migrate` runs it too.
     pub async fn repair_views(&self) -> Result<RepairReport> {
@@ -80,8 +64,18 @@ impl ObjectBackend {
 
 #[async_trait]
 impl PinState for ObjectBackend {
-    fn capabilities(&self) -> Capabilities {
-        self.caps()
+    fn pin_capabilities(&self) -> PinCapabilities {
+        let i = &self.inner;
+        let mut c = PinCapabilities::none(i.backend);
+        c.persistent = i.persistent;
+        c.durable_on_return = i.durable;
+        c.linearizable_conditional_writes = i.conditional_update;
+        c.atomic_batch = false;
+        c.conditional_batch = false;
+        c.atomic_views = false;
+        c.max_batch_ops = Some(1);
+        c.crash_points = PIN_CRASH_POINTS;
+        c
     }
 
     async fn get(&self, cid: &Cid) -> Result<Versioned> {
@@ -122,8 +116,15 @@ impl PinState for ObjectBackend {
 
 #[async_trait]
 impl Publisher for ObjectBackend {
-    fn publication_capabilities(&self) -> Capabilities {
-        self.caps()
+    fn publish_capabilities(&self) -> PublishCapabilities {
+        let i = &self.inner;
+        let mut c = PublishCapabilities::none(i.backend);
+        c.persistent = i.persistent;
+        c.durable_on_return = i.durable;
+        c.atomic_publication = true;
+        c.max_object_size = Some(MAX_OBJECT_SIZE);
+        c.crash_points = PUBLISH_CRASH_POINTS;
+        c
     }
 
     async fn stage(&self, set: &SetName, name: &ObjectName, bytes: Bytes) -> Result<StagedObject> {

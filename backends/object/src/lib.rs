@@ -163,16 +163,11 @@ pub const STAGE_WRITTEN: &str = "object.stage.written";
 pub const FINALIZE_VALIDATED: &str = "object.finalize.validated";
 /// Crash point: the manifest is created (the set is published); pending records remain.
 pub const FINALIZE_COMMITTED: &str = "object.finalize.committed";
-/// Every crash point of the object backend.
-pub const CRASH_POINTS: &[&str] = &[
-    COMMIT_VALIDATED,
-    COMMIT_VIEWS_WRITTEN,
-    COMMIT_WRITTEN,
-    STAGE_PENDING_WRITTEN,
-    STAGE_WRITTEN,
-    FINALIZE_VALIDATED,
-    FINALIZE_COMMITTED,
-];
+/// The crash points of the object backend's commit path.
+pub const PIN_CRASH_POINTS: &[&str] = &[COMMIT_VALIDATED, COMMIT_VIEWS_WRITTEN, COMMIT_WRITTEN];
+/// The crash points of the object backend's stage and finalize paths.
+pub const PUBLISH_CRASH_POINTS: &[&str] =
+    &[STAGE_PENDING_WRITTEN, STAGE_WRITTEN, FINALIZE_VALIDATED, FINALIZE_COMMITTED];
 
 /// Largest object `stage` accepts: 5 GiB, the largest single PUT of S3 (one PUT is one atomic
 /// write; a multipart upload would be too, but is not needed for pinvault's objects).

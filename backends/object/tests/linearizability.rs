@@ -45,7 +45,7 @@ async fn without_conditional_update() {
         .with_kind(StoreKind::Other)
         .with_conditional_update(false);
     let state = TestStore::new(Arc::new(ObjectBackend::open(options)), ()).state;
-    assert!(!state.capabilities().linearizable_conditional_writes);
+    assert!(!state.pin_capabilities().linearizable_conditional_writes);
     linearizability::run("object (no conditional update)", vec![state], &Workload::from_env(10))
         .await;
 }

@@ -88,7 +88,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use pinvault_core::{Capabilities, Error, FaultInjector, Result};
+use pinvault_core::{Error, FaultInjector, Result};
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 
@@ -109,15 +109,11 @@ pub const STAGE_WRITTEN: &str = "scylla.stage.written";
 pub const FINALIZE_PREPARED: &str = "scylla.finalize.prepared";
 /// Crash point: the set record's LWT applied.
 pub const FINALIZE_COMMITTED: &str = "scylla.finalize.committed";
-/// Every crash point.
-pub const CRASH_POINTS: &[&str] = &[
-    COMMIT_PREPARED,
-    COMMIT_APPLIED,
-    STAGE_RECORDED,
-    STAGE_WRITTEN,
-    FINALIZE_PREPARED,
-    FINALIZE_COMMITTED,
-];
+/// The crash points of the commit path.
+pub const PIN_CRASH_POINTS: &[&str] = &[COMMIT_PREPARED, COMMIT_APPLIED];
+/// The crash points of the stage and finalize paths.
+pub const PUBLISH_CRASH_POINTS: &[&str] =
+    &[STAGE_RECORDED, STAGE_WRITTEN, FINALIZE_PREPARED, FINALIZE_COMMITTED];
 
 /// Largest object `stage` accepts: 16 MiB.
 pub const MAX_OBJECT_SIZE: u64 = 16 * 1024 * 1024;
@@ -267,24 +263,10 @@ impl ScyllaBackend {
         &self.inner.config
     }
 
-    pub(crate) fn caps(&self) -> Capabilities {
+    /// Whether a write acknowledged at the configured consistency is on a quorum of replicas.
+    pub(crate) fn quorum_writes(&self) -> bool {
         use scylla::statement::Consistency as C;
-        let quorum = matches!(
-            self.inner.config.consistency,
-            C::Quorum | C::LocalQuorum | C::EachQuorum | C::All
-        );
-        let mut caps = Capabilities::none(BACKEND);
-        caps.persistent = true;
-        caps.durable_on_return = quorum;
-        caps.linearizable_conditional_writes = true;
-        caps.atomic_batch = true;
-        caps.conditional_batch = false;
-        caps.atomic_views = true;
-        caps.max_batch_ops = Some(self.inner.config.max_batch_ops);
-        caps.atomic_publication = true;
-        caps.max_object_size = Some(MAX_OBJECT_SIZE);
-        caps.crash_points = CRASH_POINTS;
-        caps
+        matches!(self.inner.config.consistency, C::Quorum | C::LocalQuorum | C::EachQuorum | C::All)
     }
 
     /// A client timestamp in microseconds, strictly increasing within this process.

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use pinvault_core::publish;
 use pinvault_core::{
-    Capabilities, Error, ObjectKey, ObjectMeta, ObjectName, Publication, Publisher, Result,
+    Error, ObjectKey, ObjectMeta, ObjectName, Publication, PublishCapabilities, Publisher, Result,
     SetName, StagedObject, SweepReport, Version,
 };
 use scylla::statement::batch::{Batch as CqlBatch, BatchType};
@@ -333,8 +333,14 @@ impl ScyllaBackend {
 
 #[async_trait]
 impl Publisher for ScyllaBackend {
-    fn publication_capabilities(&self) -> Capabilities {
-        self.caps()
+    fn publish_capabilities(&self) -> PublishCapabilities {
+        let mut caps = PublishCapabilities::none(crate::BACKEND);
+        caps.persistent = true;
+        caps.durable_on_return = self.quorum_writes();
+        caps.atomic_publication = true;
+        caps.max_object_size = Some(crate::MAX_OBJECT_SIZE);
+        caps.crash_points = crate::PUBLISH_CRASH_POINTS;
+        caps
     }
 
     async fn stage(&self, set: &SetName, name: &ObjectName, bytes: Bytes) -> Result<StagedObject> {

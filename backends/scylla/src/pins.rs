@@ -12,8 +12,8 @@ use pinvault_core::codec::protobuf::{decode_record, encode_record};
 use pinvault_core::pin::cid_from_bytes;
 use pinvault_core::state::expiry_bucket;
 use pinvault_core::{
-    Batch, BatchOp, Capabilities, Cid, Cursor, Error, Expiry, ListEntry, MigrationReport, PeerId,
-    Pin, PinState, Placement, Precondition, Receipt, Result, Version, Versioned,
+    Batch, BatchOp, Cid, Cursor, Error, Expiry, ListEntry, MigrationReport, PeerId, Pin,
+    PinCapabilities, PinState, Placement, Precondition, Receipt, Result, Version, Versioned,
 };
 use scylla::statement::batch::{Batch as CqlBatch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
@@ -427,8 +427,17 @@ impl ScyllaBackend {
 
 #[async_trait]
 impl PinState for ScyllaBackend {
-    fn capabilities(&self) -> Capabilities {
-        self.caps()
+    fn pin_capabilities(&self) -> PinCapabilities {
+        let mut caps = PinCapabilities::none(BACKEND);
+        caps.persistent = true;
+        caps.durable_on_return = self.quorum_writes();
+        caps.linearizable_conditional_writes = true;
+        caps.atomic_batch = true;
+        caps.conditional_batch = false;
+        caps.atomic_views = true;
+        caps.max_batch_ops = Some(self.inner.config.max_batch_ops);
+        caps.crash_points = crate::PIN_CRASH_POINTS;
+        caps
     }
 
     async fn get(&self, cid: &Cid) -> Result<Versioned> {

@@ -14,9 +14,9 @@ use cid::Cid;
 use futures::stream::BoxStream;
 
 use super::engine::KvEngine;
-use super::store::{KvStore, CRASH_POINTS, MAX_OBJECT_SIZE};
+use super::store::{KvStore, MAX_OBJECT_SIZE, PIN_CRASH_POINTS, PUBLISH_CRASH_POINTS};
 use crate::batch::{Batch, Receipt};
-use crate::capability::Capabilities;
+use crate::capability::{PinCapabilities, PublishCapabilities};
 use crate::fault::FaultInjector;
 use crate::name::{ObjectKey, ObjectName, SetName};
 use crate::paging::{self, Page};
@@ -67,23 +67,6 @@ impl<E: KvEngine> KvBackend<E> {
         &self.store
     }
 
-    fn capabilities_of(&self) -> Capabilities {
-        let engine = self.store.engine();
-        Capabilities {
-            backend: engine.backend(),
-            persistent: true,
-            durable_on_return: engine.durable(),
-            linearizable_conditional_writes: true,
-            atomic_batch: true,
-            conditional_batch: true,
-            atomic_views: true,
-            max_batch_ops: None,
-            atomic_publication: true,
-            max_object_size: Some(MAX_OBJECT_SIZE),
-            crash_points: CRASH_POINTS,
-        }
-    }
-
     /// Runs `f` on the store in tokio's blocking pool.
     async fn blocking<T, F>(&self, f: F) -> Result<T>
     where
@@ -114,8 +97,19 @@ impl<E: KvEngine> KvBackend<E> {
 
 #[async_trait]
 impl<E: KvEngine> PinState for KvBackend<E> {
-    fn capabilities(&self) -> Capabilities {
-        self.capabilities_of()
+    fn pin_capabilities(&self) -> PinCapabilities {
+        let engine = self.store.engine();
+        PinCapabilities {
+            backend: engine.backend(),
+            persistent: true,
+            durable_on_return: engine.durable(),
+            linearizable_conditional_writes: true,
+            atomic_batch: true,
+            conditional_batch: true,
+            atomic_views: true,
+            max_batch_ops: None,
+            crash_points: PIN_CRASH_POINTS,
+        }
     }
 
     async fn get(&self, cid: &Cid) -> Result<Versioned> {
@@ -166,8 +160,16 @@ impl<E: KvEngine> PinState for KvBackend<E> {
 
 #[async_trait]
 impl<E: KvEngine> Publisher for KvBackend<E> {
-    fn publication_capabilities(&self) -> Capabilities {
-        self.capabilities_of()
+    fn publish_capabilities(&self) -> PublishCapabilities {
+        let engine = self.store.engine();
+        PublishCapabilities {
+            backend: engine.backend(),
+            persistent: true,
+            durable_on_return: engine.durable(),
+            atomic_publication: true,
+            max_object_size: Some(MAX_OBJECT_SIZE),
+            crash_points: PUBLISH_CRASH_POINTS,
+        }
     }
 
     async fn stage(&self, set: &SetName, name: &ObjectName, bytes: Bytes) -> Result<StagedObject> {

@@ -46,9 +46,10 @@ pub const STAGE_WRITTEN: &str = "kv.stage.written";
 pub const FINALIZE_VALIDATED: &str = "kv.finalize.validated";
 /// Crash point: a set's one engine write returned (a crash here must leave it published).
 pub const FINALIZE_WRITTEN: &str = "kv.finalize.written";
-/// Every crash point of the KV layer.
-pub const CRASH_POINTS: &[&str] =
-    &[COMMIT_VALIDATED, COMMIT_WRITTEN, STAGE_WRITTEN, FINALIZE_VALIDATED, FINALIZE_WRITTEN];
+/// The crash points of the KV layer's commit path.
+pub const PIN_CRASH_POINTS: &[&str] = &[COMMIT_VALIDATED, COMMIT_WRITTEN];
+/// The crash points of the KV layer's stage and finalize paths.
+pub const PUBLISH_CRASH_POINTS: &[&str] = &[STAGE_WRITTEN, FINALIZE_VALIDATED, FINALIZE_WRITTEN];
 
 /// Largest object `stage` accepts: 64 MiB (one engine value).
 pub const MAX_OBJECT_SIZE: u64 = 64 * 1024 * 1024;

@@ -17,9 +17,11 @@ use cid::Cid;
 use futures::future;
 use futures::stream::BoxStream;
 
-use super::store::{MemoryStore, CRASH_POINTS, FORMAT_VERSION, MAX_OBJECT_SIZE};
+use super::store::{
+    MemoryStore, FORMAT_VERSION, MAX_OBJECT_SIZE, PIN_CRASH_POINTS, PUBLISH_CRASH_POINTS,
+};
 use crate::batch::{Batch, Receipt};
-use crate::capability::Capabilities;
+use crate::capability::{PinCapabilities, PublishCapabilities};
 use crate::fault::FaultInjector;
 use crate::name::{ObjectKey, ObjectName, SetName};
 use crate::paging::{self, Page};
@@ -54,21 +56,26 @@ impl MemoryBackend {
         self.store.clone()
     }
 
-    fn caps() -> Capabilities {
-        Capabilities {
-            backend: "memory",
-            persistent: false,
-            durable_on_return: false,
-            linearizable_conditional_writes: true,
-            atomic_batch: true,
-            conditional_batch: true,
-            atomic_views: true,
-            max_batch_ops: None,
-            atomic_publication: true,
-            max_object_size: Some(MAX_OBJECT_SIZE),
-            crash_points: CRASH_POINTS,
-        }
-    }
+    const PIN_CAPABILITIES: PinCapabilities = PinCapabilities {
+        backend: "memory",
+        persistent: false,
+        durable_on_return: false,
+        linearizable_conditional_writes: true,
+        atomic_batch: true,
+        conditional_batch: true,
+        atomic_views: true,
+        max_batch_ops: None,
+        crash_points: PIN_CRASH_POINTS,
+    };
+
+    const PUBLISH_CAPABILITIES: PublishCapabilities = PublishCapabilities {
+        backend: "memory",
+        persistent: false,
+        durable_on_return: false,
+        atomic_publication: true,
+        max_object_size: Some(MAX_OBJECT_SIZE),
+        crash_points: PUBLISH_CRASH_POINTS,
+    };
 }
 
 impl Default for MemoryBackend {
@@ -85,8 +92,8 @@ impl fmt::Debug for MemoryBackend {
 
 #[async_trait]
 impl PinState for MemoryBackend {
-    fn capabilities(&self) -> Capabilities {
-        MemoryBackend::caps()
+    fn pin_capabilities(&self) -> PinCapabilities {
+        Self::PIN_CAPABILITIES
     }
 
     async fn get(&self, cid: &Cid) -> Result<Versioned> {
@@ -127,8 +134,8 @@ impl PinState for MemoryBackend {
 
 #[async_trait]
 impl Publisher for MemoryBackend {
-    fn publication_capabilities(&self) -> Capabilities {
-        MemoryBackend::caps()
+    fn publish_capabilities(&self) -> PublishCapabilities {
+        Self::PUBLISH_CAPABILITIES
     }
 
     async fn stage(&self, set: &SetName, name: &ObjectName, bytes: Bytes) -> Result<StagedObject> {

@@ -32,7 +32,7 @@
 //!
 //! The data lives as long as a [`MemoryStore`] handle; opening a new [`MemoryBackend`] over the
 //! same store stands in for "restart the process" in the conformance suite. The four crash
-//! points ([`CRASH_POINTS`]) sit on both sides of the commit point of each path: at
+//! points ([`PIN_CRASH_POINTS`], [`PUBLISH_CRASH_POINTS`]) sit on both sides of the commit point of each path: at
 //! `*.validated` nothing is applied yet, so a crash leaves nothing; at `commit.applied` /
 //! `finalize.published` the batch or set is already complete and visible, so a crash leaves all
 //! of it and the caller merely never sees the `Ok`. There is no third state to reach.
@@ -44,6 +44,6 @@ mod store;
 
 pub use backend::{MemoryBackend, LIST_PAGE};
 pub use store::{
-    MemoryStore, COMMIT_APPLIED, COMMIT_VALIDATED, CRASH_POINTS, FINALIZE_PUBLISHED,
-    FINALIZE_VALIDATED, FORMAT_VERSION, MAX_OBJECT_SIZE,
+    MemoryStore, COMMIT_APPLIED, COMMIT_VALIDATED, FINALIZE_PUBLISHED, FINALIZE_VALIDATED,
+    FORMAT_VERSION, MAX_OBJECT_SIZE, PIN_CRASH_POINTS, PUBLISH_CRASH_POINTS,
 };

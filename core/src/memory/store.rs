@@ -33,9 +33,10 @@ pub const COMMIT_APPLIED: &str = "memory.commit.applied";
 pub const FINALIZE_VALIDATED: &str = "memory.finalize.validated";
 /// Crash point: a set is published (a crash here must leave it published).
 pub const FINALIZE_PUBLISHED: &str = "memory.finalize.published";
-/// Every crash point of the memory backend.
-pub const CRASH_POINTS: &[&str] =
-    &[COMMIT_VALIDATED, COMMIT_APPLIED, FINALIZE_VALIDATED, FINALIZE_PUBLISHED];
+/// The crash points of the commit path.
+pub const PIN_CRASH_POINTS: &[&str] = &[COMMIT_VALIDATED, COMMIT_APPLIED];
+/// The crash points of the finalize path.
+pub const PUBLISH_CRASH_POINTS: &[&str] = &[FINALIZE_VALIDATED, FINALIZE_PUBLISHED];
 
 /// Largest object `stage` accepts: 64 MiB.
 pub const MAX_OBJECT_SIZE: u64 = 64 * 1024 * 1024;
