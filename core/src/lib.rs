@@ -48,6 +48,7 @@ pub mod audit;
 pub mod batch;
 pub mod capability;
 pub mod checked;
+pub mod clock;
 pub mod codec;
 pub mod error;
 pub mod fault;

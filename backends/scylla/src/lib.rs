@@ -88,6 +88,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use pinvault_core::clock::{MonotonicClock, Resolution};
 use pinvault_core::{Capabilities, Error, FaultInjector, Result};
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
@@ -192,8 +193,8 @@ pub(crate) struct Inner {
     pub(crate) faults: FaultInjector,
     /// Last commit sequence this instance saw (a guess for the next compare-and-set).
     pub(crate) seq_guess: AtomicU64,
-    /// Last client timestamp handed out (microseconds), so they strictly increase.
-    pub(crate) last_ts: AtomicU64,
+    /// Client write timestamps (microseconds), strictly increasing within this instance.
+    pub(crate) timestamps: MonotonicClock,
 }
 
 /// An open instance of the Scylla/Cassandra backend. Cheap to clone.
@@ -242,7 +243,7 @@ pub async fn open_with_session(
             config,
             faults,
             seq_guess: AtomicU64::new(0),
-            last_ts: AtomicU64::new(0),
+            timestamps: MonotonicClock::new(Resolution::Micros),
         }),
     })
 }
@@ -278,22 +279,9 @@ impl ScyllaBackend {
         caps
     }
 
-    /// A client timestamp in microseconds, strictly increasing within this process.
+    /// A client timestamp in microseconds, strictly increasing within this instance.
     pub(crate) fn timestamp(&self) -> i64 {
-        let now = chrono::Utc::now().timestamp_micros().max(0) as u64;
-        let mut last = self.inner.last_ts.load(std::sync::atomic::Ordering::Relaxed);
-        loop {
-            let next = now.max(last + 1);
-            match self.inner.last_ts.compare_exchange_weak(
-                last,
-                next,
-                std::sync::atomic::Ordering::SeqCst,
-                std::sync::atomic::Ordering::Relaxed,
-            ) {
-                Ok(_) => return next as i64,
-                Err(seen) => last = seen,
-            }
-        }
+        i64::try_from(self.inner.timestamps.next()).unwrap_or(i64::MAX)
     }
 
     /// Runs an idempotent operation, retrying retryable failures with exponential backoff.
