@@ -94,7 +94,7 @@
 //! # RocksDB's own info log
 //!
 //! RocksDB writes a diagnostic log, `<store>/LOG`, and at every open renames the previous one
-//! to `LOG.old.<microseconds>`: a CLI run is one open, so a scripted store used to collect one
+//! to `LOG.old.<microseconds>`: a CLI run is one open, so a scripted store would collect one
 //! file per command. pinvault keeps the current `LOG` and [`INFO_LOG_FILES_KEPT`] - 1 old ones,
 //! each rolled at [`INFO_LOG_MAX_BYTES`], so the info log stays under ~3 MiB.
 //!
