@@ -5,8 +5,8 @@
 //! over the same directory, so recovery after recovery is exercised too.
 //!
 //! The parent asserts that each round it kills "during work" was killed after the child had
-//! acknowledged at least one write, so no round passes by dying at open; one round in
-//! [`EARLY_KILL_EVERY`] kills at a random early instant instead, to exercise crashes during
+//! acknowledged at least one write, so no round passes by dying at open; one round in eight
+//! (`EARLY_KILL_EVERY`) kills at a random early instant instead, to exercise crashes during
 //! open and recovery. It prints acknowledged, surviving and torn counts as it found them.
 //!
 //! A backend uses it from a test target with `harness = false` (the test is reported by

@@ -1,8 +1,8 @@
 //! Mounts for the tests of directory backends on real filesystems that refuse writes: a
 //! read-only bind mount (a store read where nothing may be written) and a small tmpfs (a store
 //! on a disk that fills up). Mocks would not show what the kernel and RocksDB, sled or the fs
-//! log do there, so these tests mount for real, and every test binary that does used to carry
-//! its own copy of these helpers.
+//! log do there, so these tests mount for real; every test binary that mounts shares these
+//! helpers.
 //!
 //! Mounting needs root (or `CAP_SYS_ADMIN`). libtest cannot decide at run time that a test is
 //! ignored, so such binaries use `harness = false` and [`run`]: it finds out once, up front,

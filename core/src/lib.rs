@@ -50,6 +50,7 @@ pub mod backend_url;
 pub mod batch;
 pub mod capability;
 pub mod checked;
+pub mod clock;
 pub mod codec;
 pub mod composed;
 pub mod error;

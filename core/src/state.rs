@@ -86,7 +86,7 @@ pub struct Expiry {
     pub cid: Cid,
 }
 
-/// Length of one expiry-queue bucket: one hour, as the Scylla seed's `pin_ttl_queue`.
+/// Length of one expiry-queue bucket: one hour, one partition of the Scylla backend's `pin_ttl_queue`.
 pub const EXPIRY_BUCKET_SECONDS: i64 = 3600;
 
 /// The bucket an expiry time falls in (whole hours since the Unix epoch, floored).

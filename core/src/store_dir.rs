@@ -3,11 +3,11 @@
 //!
 //! # Why
 //!
-//! Without it, `pinvault --url rocksdb:///D pin ls` on a directory holding an fs store listed
-//! no pins, exited 0 and wrote a new RocksDB database among the fs store's files; and a
-//! mistyped path silently became a new, empty store. Each embedded backend (fs, RocksDB, sled)
-//! now calls [`claim`] before its engine touches the directory, and [`Claim::commit`] once the
-//! engine has opened. The rule lives here, once.
+//! Without a marker, `pinvault --url rocksdb:///D pin ls` on a directory holding an fs store
+//! would list no pins, exit 0 and write a new RocksDB database among the fs store's files; and
+//! a mistyped path would silently become a new, empty store. So each embedded backend (fs,
+//! RocksDB, sled) calls [`claim`] before its engine touches the directory, and
+//! [`Claim::commit`] once the engine has opened. The rule lives here, once.
 //!
 //! # The marker
 //!
@@ -59,8 +59,8 @@
 //!
 //! Adoption: stores made before markers existed hold their backend's files and no marker. The
 //! first open (by any command, read-only ones too) recognises them by [`LEGACY_LAYOUTS`] (a
-//! frozen table: stores made from now on carry a marker, so a new backend never needs a
-//! row), writes the marker once with `origin: adopted`, and logs a `tracing` warning.
+//! frozen table: every store created with a marker keeps it, so a new backend never needs
+//! a row), writes the marker once with `origin: adopted`, and logs a `tracing` warning.
 //!
 //! # Crash safety of creation
 //!

@@ -18,37 +18,22 @@
 //! compacted log; like Bitcask's keydir, with values too), and opening replays the log. That
 //! suits pinsets up to millions of pins; beyond, use RocksDB.
 //!
-//! Recovery tells a torn tail from damage (module `log`, "Recovery"): `pins.seq` records how
-//! much of the log is committed (updated with a second fsync per durable commit), so a bad
-//! or short record beyond it at the very end of the file is the torn write of a crash, and is
-//! truncated on a writable open (its bytes kept in `pins.log.quarantine-*`, with a warning);
-//! damage below it, committed records missing, a bad record followed by any valid record, or
-//! a missing `pins.log`/`pins.seq` are [`Error::Corrupt`] naming the file and offset, and
-//! nothing is changed (getting past such damage is the user's call: [`repair`], `pinvault state
-//! repair`, keeps the removed bytes in a quarantine file). [`open_read_only`] reports a torn
-//! tail and writes nothing. Each record
-//! header checksums its own length, so a flipped length bit in the middle of the log cannot
-//! pass for a torn tail. The log is compacted (rewritten, fsynced, renamed over, the directory
-//! fsynced) when it is more than twice the live data and over 1 MiB; a compaction that fails
-//! (no space for the new log) fails no write and no open: the old log stays, and it is tried
-//! again later (module `log`).
+//! Recovery tells the torn tail of a crash from damage by `pins.seq`, which records how much
+//! of the log is committed: a torn tail is truncated on a writable open (its bytes kept in a
+//! quarantine file), damage is [`Error::Corrupt`] naming the file and offset, and only
+//! [`repair`] gets past it. The log is compacted by rename when it is more than twice the live
+//! data; a failed compaction fails no write. The rules are in module `log`.
 //!
 //! # Publication: directories, hard links, one no-replace rename
 //!
 //! The KV layer's publication tables are not used (objects would have to live inside the log
 //! and in memory). Instead `FsBackend` implements [`Publisher`] itself (module `publish`):
-//! `stage` writes `staging/<stage id>/{data,meta}` under a temporary name, fsyncs, and renames
-//! it into place; `finalize` assembles `txn/<unique>/` from a manifest file and **hard links**
-//! of the staged data files (so the staged objects stay staged until the publication succeeds:
-//! a loser of a race, or a failed finalize, leaves them to abort), fsyncs everything, and
-//! publishes with **one** `renameat2(txn/<unique>, sets/<E(set)>, RENAME_NOREPLACE)`. That
-//! rename is the commit point the contract asks for: atomic, and conditional (`EEXIST` when
-//! the set exists), so of N racing finalizers exactly one wins. A filesystem that cannot do
-//! `RENAME_NOREPLACE` or hard links is detected when the store opens, and publication is then
-//! refused with [`Error::Unsupported`] (and `atomic_publication: false`): there is no fallback
-//! to a check-then-rename, which two writers could both pass. After the rename `sets/` is
-//! fsynced and the staging entries are removed; a crash there leaves harmless staging links
-//! that `sweep` removes.
+//! `finalize` assembles a transaction directory from a manifest file and **hard links** of the
+//! staged data files, and publishes it with **one** `renameat2(RENAME_NOREPLACE)` onto
+//! `sets/<E(set)>`: the commit point, atomic and conditional, so of N racing finalizers exactly
+//! one wins. A filesystem that cannot do `RENAME_NOREPLACE` or hard links is detected at open
+//! and publication refused with [`Error::Unsupported`]: there is no fallback to a
+//! check-then-rename, which two writers could both pass.
 //!
 //! Readers (`head`, `get`, `publication`, `list`) read only `sets/`. Names become **one** path
 //! component each (module `names`: `n-` + the name with every byte outside `[a-z0-9._-]`
@@ -58,21 +43,18 @@
 //! (modules `root` and `sys`), so a symlink planted anywhere in the tree makes the read fail with
 //! [`Error::Corrupt`] and is never followed: nothing outside the root is read or written.
 //!
-//! Publication versions are `Version::from_u64` of a strictly increasing nanosecond clock,
-//! seeded at open from the modification time of `sets/`, so they stay unique per publication
-//! even if the clock steps back across a restart.
+//! Publication versions are `Version::from_u64` of a nanosecond
+//! [`MonotonicClock`](pinvault_core::clock::MonotonicClock) seeded at open from the
+//! modification time of `sets/`, so they stay unique even if the clock steps back across a
+//! restart.
 //!
 //! # Which directory is a store: the marker
 //!
-//! Every open goes through [`pinvault_core::store_dir::claim`] first: a store carries a
-//! `PINVAULT-STORE` marker (backend `fs`, format [`STORE_FORMAT`], a random id, the creation
-//! time), written once the new store's `pins.log` exists. A directory holding another
-//! backend's store, or files pinvault did not write, is refused with [`Error::ForeignStore`]
-//! and left untouched; an fs store made before markers (it has `pins.log`) is adopted; with
-//! [`OpenMode::MustExist`] ([`open_with_mode`]) a missing or empty directory is
-//! [`Error::NoStore`] and nothing is created. A root that is a file, or lies under one, is
-//! [`Error::Path`] (`NotADirectory`); permission denied and a read-only filesystem are
-//! `Error::Path` too, wherever they happen.
+//! Every open goes through [`pinvault_core::store_dir::claim`] first (the rules: the
+//! workspace README, "Store directories"): the `PINVAULT-STORE` marker (backend `fs`, format
+//! [`STORE_FORMAT`]) is written once the new store's `pins.log` exists; an fs store made before
+//! markers (it has `pins.log`) is adopted; with [`OpenMode::MustExist`] ([`open_with_mode`]) a
+//! missing or empty directory is [`Error::NoStore`] and nothing is created.
 //!
 //! # One instance per root
 //!

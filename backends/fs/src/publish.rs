@@ -40,6 +40,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use pinvault_core::clock::{MonotonicClock, Resolution};
 use pinvault_core::kv::layout::{self, StagedRecord};
 use pinvault_core::name::{ObjectKey, ObjectName, SetName};
 use pinvault_core::publish::{self, ObjectMeta, Publication, StagedObject, SweepReport};
@@ -153,8 +154,8 @@ pub(crate) struct Publish {
     /// Shared by `stage` and `finalize`, exclusive for `abort` and `sweep`.
     gate: RwLock<()>,
     stage_counter: AtomicU64,
-    /// The last publication version handed out (nanoseconds, strictly increasing).
-    last_version: AtomicU64,
+    /// Publication versions: nanoseconds since the epoch, strictly increasing.
+    versions: MonotonicClock,
     /// Why this filesystem cannot publish atomically, when it cannot (or why this instance
     /// may not: it was opened read-only).
     unsupported: Option<String>,
@@ -181,7 +182,7 @@ impl Publish {
             faults,
             gate: RwLock::new(()),
             stage_counter: AtomicU64::new(0),
-            last_version: AtomicU64::new(seed),
+            versions: MonotonicClock::starting_after(Resolution::Nanos, seed),
             unsupported,
             read_only: false,
         })
@@ -197,7 +198,7 @@ impl Publish {
             faults,
             gate: RwLock::new(()),
             stage_counter: AtomicU64::new(0),
-            last_version: AtomicU64::new(0),
+            versions: MonotonicClock::new(Resolution::Nanos),
             unsupported: Some(why),
             read_only: true,
         })
@@ -222,15 +223,6 @@ impl Publish {
 
     fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
         self.gate.write().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn next_version(&self) -> u64 {
-        let now = nanos(Utc::now());
-        let previous = self
-            .last_version
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)))
-            .unwrap_or_else(|last| last);
-        now.max(previous + 1)
     }
 
     fn at(&self, rel: &str) -> String {
@@ -421,7 +413,7 @@ impl Publish {
         }
         self.faults.hit(FINALIZE_VALIDATED)?;
 
-        let version = self.next_version();
+        let version = self.versions.next();
         let published_at = Utc::now();
         held.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         let record = SetFile {

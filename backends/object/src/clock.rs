@@ -1,18 +1,17 @@
-//! Commit sequences and write ids: a hybrid logical clock plus a per-instance nonce.
+//! Commit sequences and write ids: a monotonic wall clock plus a per-instance nonce.
 //!
 //! An object store has no counter to hand out, and a shared counter object (read, increment,
 //! conditional put) would add two round trips to every commit and serialise every writer of the
-//! store on one hot key. Instead each instance keeps a hybrid logical clock:
-//! `sequence = max(last + 1, now in microseconds since the epoch)`.
+//! store on one hot key. So each instance numbers its commits with a
+//! [`MonotonicClock`](pinvault_core::clock::MonotonicClock) in microseconds:
 //!
-//! * Within one instance sequences strictly increase (one atomic compare-and-swap loop), so the
-//!   receipts of one instance are strictly increasing, concurrent commits included.
+//! * Within one instance sequences strictly increase, concurrent commits included.
 //! * Across instances they follow the writers' wall clocks: an instance opened after another
-//!   one's commits returned continues above them as long as the clocks move forward and agree
-//!   to within the time between the two commits (NTP keeps servers within milliseconds; one
-//!   commit is several network round trips). Two instances writing at the same time with skewed
-//!   clocks can hand out sequences out of real-time order, and in theory the same sequence:
-//!   versions never collide, because a write id adds 64 random bits to the sequence.
+//!   one's commits returned continues above them as long as the clocks agree to within the time
+//!   between the two commits (NTP keeps servers within milliseconds; one commit is several
+//!   network round trips). Two instances writing at the same time with skewed clocks can hand
+//!   out sequences out of real-time order, and in theory the same sequence: versions never
+//!   collide, because a write id adds 64 random bits to the sequence.
 //!
 //! Write ids (16 bytes: the sequence big-endian, then a nonce) name one write of one pin, one
 //! publication, or one staging. The nonce comes from SHA-256 over a per-instance key (the
@@ -24,6 +23,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, TimeZone, Utc};
+use pinvault_core::clock::{MonotonicClock, Resolution};
 use sha2::{Digest, Sha256};
 
 /// A write id: the sequence (8 bytes BE) and a nonce (8 bytes).
@@ -32,44 +32,31 @@ pub type WriteId = [u8; 16];
 /// The per-instance clock and nonce source.
 #[derive(Debug)]
 pub(crate) struct Clock {
-    last: AtomicU64,
+    sequences: MonotonicClock,
     key: [u8; 32],
     counter: AtomicU64,
-}
-
-fn now_micros() -> u64 {
-    u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0)
 }
 
 impl Clock {
     pub(crate) fn new() -> Self {
         let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(now_micros());
+        hasher.write_u64(Resolution::Micros.now());
         let mut h = Sha256::new();
         h.update(hasher.finish().to_be_bytes());
         h.update(std::process::id().to_be_bytes());
         h.update(Utc::now().timestamp_nanos_opt().unwrap_or_default().to_be_bytes());
         let local = 0u8;
         h.update((std::ptr::addr_of!(local) as usize).to_be_bytes());
-        Clock { last: AtomicU64::new(0), key: h.finalize().into(), counter: AtomicU64::new(0) }
+        Clock {
+            sequences: MonotonicClock::new(Resolution::Micros),
+            key: h.finalize().into(),
+            counter: AtomicU64::new(0),
+        }
     }
 
     /// The next sequence: greater than every earlier one of this instance, and at least now.
     pub(crate) fn next_sequence(&self) -> u64 {
-        let now = now_micros();
-        let mut current = self.last.load(Ordering::Acquire);
-        loop {
-            let next = now.max(current + 1);
-            match self.last.compare_exchange_weak(
-                current,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return next,
-                Err(seen) => current = seen,
-            }
-        }
+        self.sequences.next()
     }
 
     /// Eight bytes never handed out before by this instance (and, with overwhelming

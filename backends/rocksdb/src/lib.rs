@@ -3,12 +3,12 @@
 //!
 //! # Atomicity and isolation: why a `WriteBatch` under a lock table
 //!
-//! Three designs were on the table: `OptimisticTransactionDB` (validate at commit, retry on
-//! conflict), `TransactionDB` (RocksDB's own pessimistic per-key locks), or a plain `DB` with one
-//! `WriteBatch` per commit under pinvault's own striped lock table. pinvault must read each key's
-//! record anyway (to check the precondition and to know which view rows to delete), and the
-//! lock table already gives conflicting writers a serial order with no retries and no deadlocks
-//! (stripes are taken in ascending order). A `WriteBatch` is atomic across column families and
+//! A plain `DB` with one `WriteBatch` per commit under pinvault's own striped lock table, not
+//! `OptimisticTransactionDB` (validate at commit, retry on conflict) or `TransactionDB`
+//! (RocksDB's own pessimistic per-key locks): pinvault must read each key's record anyway (to
+//! check the precondition and to know which view rows to delete), and the lock table already
+//! gives conflicting writers a serial order with no retries and no deadlocks (stripes are
+//! taken in ascending order). A `WriteBatch` is atomic across column families and
 //! across a crash (one WAL record), and it is the cheapest write RocksDB has; concurrent batches
 //! of different keys reach RocksDB together, where its write group shares one WAL append and
 //! one fsync. `benches/` measures the framework against raw `WriteBatch` writes with the same
@@ -47,15 +47,12 @@
 //!
 //! # Which directory is a store: the marker
 //!
-//! Every open goes through [`pinvault_core::store_dir::claim`] first: a store carries a
-//! `PINVAULT-STORE` marker (backend `rocksdb`, format [`STORE_FORMAT`]), written once RocksDB
-//! has created the database. RocksDB's `create_if_missing` is set only for a new store, so a
-//! marked store whose `CURRENT` is gone is `Corrupt`, never re-created empty over its SST
-//! files. Another backend's store, or files pinvault did not write, is
-//! [`Error::ForeignStore`]; a RocksDB store made before markers (it has `CURRENT`) is adopted;
-//! [`OpenMode::MustExist`] refuses a directory with no store ([`Error::NoStore`]). Permission
-//! denied, a file in the path and a read-only filesystem are [`Error::Path`]; a `LOCK` held by
-//! another process is `Unavailable`.
+//! Every open goes through [`pinvault_core::store_dir::claim`] first (the rules: the
+//! workspace README, "Store directories"): the `PINVAULT-STORE` marker (backend `rocksdb`,
+//! format [`STORE_FORMAT`]) is written once RocksDB has created the database. RocksDB's
+//! `create_if_missing` is set only for a new store, so a marked store whose `CURRENT` is gone
+//! is `Corrupt`, never re-created empty over its SST files. A RocksDB store made before
+//! markers (it has `CURRENT`) is adopted; a `LOCK` held by another process is `Unavailable`.
 //!
 //! # The writer lock, and waiting for it
 //!
@@ -77,10 +74,10 @@
 //! Its view is fixed at the open, which is what a CLI command wants. RocksDB reads the MANIFEST
 //! and then lists the WALs; a writer's flush in between (a MANIFEST record, then the flushed
 //! WAL deleted) would leave the reader without the flushed commits, so an open during which the
-//! MANIFEST changed is retried (up to ten times, then `Unavailable`). A *secondary* instance
-//! was the other candidate: it can catch up with a live primary, but it needs a directory of
-//! its own to write its info log in, so it cannot run on a read-only filesystem, and pinvault's
-//! readers are short-lived, so catching up buys nothing.
+//! MANIFEST changed is retried (up to ten times, then `Unavailable`). Not a *secondary*
+//! instance: it can catch up with a live primary, but it needs a directory of its own to write
+//! its info log in, so it cannot run on a read-only filesystem, and pinvault's readers are
+//! short-lived, so catching up buys nothing.
 //!
 //! # A full disk
 //!
@@ -94,7 +91,7 @@
 //! # RocksDB's own info log
 //!
 //! RocksDB writes a diagnostic log, `<store>/LOG`, and at every open renames the previous one
-//! to `LOG.old.<microseconds>`: a CLI run is one open, so a scripted store used to collect one
+//! to `LOG.old.<microseconds>`: a CLI run is one open, so a scripted store would collect one
 //! file per command. pinvault keeps the current `LOG` and [`INFO_LOG_FILES_KEPT`] - 1 old ones,
 //! each rolled at [`INFO_LOG_MAX_BYTES`], so the info log stays under ~3 MiB.
 //!

@@ -1,77 +1,35 @@
 //! # pinvault-scylla
 //!
 //! pinvault's ScyllaDB / Apache Cassandra backend on the `scylla` driver: both contracts
-//! ([`PinState`] and [`Publisher`]) over the CQL schema of `schema/` (applied at open by
-//! [`schema::migrate`]), with prepared statements only.
+//! ([`PinState`](pinvault_core::PinState) and [`Publisher`](pinvault_core::Publisher)) over
+//! the CQL schema of `schema/` (applied at open by [`schema::migrate`]), with prepared
+//! statements only. The invariants the modules rely on:
 //!
-//! ## Pins and preconditions
+//! * **Versions.** One row per pin in `pins_by_cid` carries the record and a random 128-bit
+//!   version token written with every write, so a version never repeats (also after a remove
+//!   and a re-insert). `Absent` → `INSERT … IF NOT EXISTS`; `Version(v)` → `UPDATE/DELETE … IF
+//!   version = v`; `Any` → a plain write. LWT answers are read by column name ([`lwt`]); an LWT
+//!   that times out is resolved by a SERIAL read ([`lwt::resolve`]), never blindly retried.
+//! * **Batches.** A one-op batch is one LWT; a multi-op batch of `Any` ops is one LOGGED batch
+//!   (all or nothing, not isolated across partitions); a multi-op batch with a precondition is
+//!   refused with [`Error::Unsupported`] (LWT batches cannot span partitions).
+//! * **Receipt sequences** come from one `commit_sequence` row advanced by compare-and-set
+//!   before each commit, so a commit that returned before another started has a smaller
+//!   sequence, across processes and reopen (gaps allowed).
+//! * **Views** (`pins_by_peer`, `pin_ttl_queue`) live in other partitions than the pin, so a
+//!   write (1) inserts the new state's view rows ahead, (2) writes the pin (the commit point),
+//!   (3) re-inserts the new rows with a timestamp after the commit and deletes the old state's
+//!   other rows with a timestamp taken before it. Reads keep a row only if the pin it names
+//!   still matches it. So every committed pin's rows exist from its commit point on, whatever
+//!   instant a crash hits; leftover rows are filtered, and deleted by
+//!   [`ScyllaBackend::repair_views`]. Client timestamps strictly increase per instance.
+//! * **Publication.** The set record, inserted `IF NOT EXISTS` in one LWT batch with the flip
+//!   of every published staged row `IF state = 'staged'` (all in the set's partition), is the
+//!   commit point and the only thing readers follow: a set is visible whole or not at all, and
+//!   an `abort` (an LWT on the same rows) cannot delete published bytes.
 //!
-//! One row per pin in `pins_by_cid`, partitioned by the first two bytes of the CID's multihash
-//! digest and clustered by the CID. The row carries the pin record
-//! ([`pinvault_core::codec::protobuf::encode_record`]) and a **version**: a random 128-bit token
-//! written with every write, so it changes on every write and never repeats (also after a remove
-//! and a re-insert). `Absent` → `INSERT … IF NOT EXISTS`; `Version(v)` → `UPDATE/DELETE … IF
-//! version = v`; `Any` → plain `UPDATE`/`DELETE`. LWT answers are read by column name
-//! ([`lwt`]); a failed condition returns the current version from the LWT's row. A write timeout
-//! on an LWT is resolved by reading back at SERIAL ([`lwt::resolve`]).
-//!
-//! Mixing plain (`Any`) writes with LWTs on one key is what Cassandra documents as unsafe for
-//! linearizability when clocks differ; the conditional writes are linearizable among themselves.
-//!
-//! ## Batches (capabilities: `atomic_batch: true`, `conditional_batch: false`)
-//!
-//! * A one-op batch (every `put`/`remove`) may carry any precondition: it is one LWT.
-//! * A multi-op batch of `Any` ops is one **LOGGED** batch: Cassandra's batch log makes it
-//!   all-or-nothing (also when the coordinator dies), but it is **not isolated** when its pins
-//!   live in several partitions: a concurrent reader can briefly see some of its pins and not
-//!   others. Limited to `max_batch_ops` (default 50, under Cassandra's 50 KiB
-//!   `batch_size_fail_threshold`).
-//! * A multi-op batch carrying any precondition is refused with [`Error::Unsupported`]:
-//!   Cassandra LWT batches must stay in one partition of one table, and pins of one batch fall
-//!   in different partitions. (Accepting the single-partition case only would make the result
-//!   depend on hash prefixes, which the capability flag cannot express.)
-//! * Receipt sequence: one row `commit_sequence` advanced by compare-and-set LWT before each
-//!   commit (a cached guess makes it one round when uncontended). A commit that returned before
-//!   another started has a smaller sequence, across processes and reopen; sequences of failed
-//!   commits are skipped (gaps).
-//!
-//! ## Views (capability: `atomic_views: true`, by filter-on-read)
-//!
-//! `pins_by_peer` and `pin_ttl_queue` (hour buckets, with `pin_ttl_buckets` listing the buckets
-//! that have entries) live in other partitions than the pin, so they cannot change in the pin's
-//! LWT. Protocol of a write:
-//!
-//! 1. **write-ahead**: insert the view rows of the new pin state;
-//! 2. the pin write (the commit point);
-//! 3. re-insert the new state's rows (timestamp after the commit) and delete the old state's
-//!    rows that the new state does not have (timestamp taken before the commit).
-//!
-//! Reads **filter**: a view row is shown only if the pin it names currently exists and still has
-//! that peer / that `expire_at`. So a view never shows a missing pin or a stale allocation, and
-//! every committed pin's rows exist from its commit point on (written ahead), whatever instant a
-//! crash hits. Rows of failed or crashed writes, and bucket rows, are garbage that reads skip;
-//! `migrate` deletes the view rows among them once older than a grace period
-//! ([`ScyllaBackend::repair_views`], module `repair`).
-//! Placements: desired = the pin's allocations (read from the pin); actual = a
-//! `placement_actual` column of the pin's own row, so a remove drops it in the same mutation.
-//! Known limit: with two processes writing one CID concurrently and clocks skewed by more than a
-//! write's latency, step 3 of one can delete a row the other's state needs.
-//!
-//! ## Publication (`atomic_publication: true`)
-//!
-//! `stage` records a staged row in the set's partition of `publication_sets`, then writes the
-//! bytes in 1 MiB chunks to `object_chunks`. `finalize` stages the manifest the same way,
-//! writes `object_index` rows ahead (filtered on read like the views), then commits with **one
-//! LWT batch in the set's partition**: `INSERT` the set record `IF NOT EXISTS` and flip each
-//! published staged row `IF state = 'staged'`. That record is the only thing readers follow
-//! (`head`, `get`, `list`, `publication`), so a set is visible whole or not at all, first writer
-//! wins, and a concurrent `abort` (an LWT on the same rows) cannot delete published bytes.
-//!
-//! ## Crash points
-//!
-//! `scylla.commit.prepared` (views written ahead, sequence taken, pin not written),
-//! `scylla.commit.applied`, `scylla.stage.recorded`, `scylla.stage.written`,
-//! `scylla.finalize.prepared`, `scylla.finalize.committed`.
+//! The crate's `README.md` has the capabilities, the reasons behind each protocol, its costs
+//! and known limits, the configuration, errors and metrics.
 
 #![deny(missing_docs)]
 
@@ -88,6 +46,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use pinvault_core::clock::{MonotonicClock, Resolution};
 use pinvault_core::{Error, FaultInjector, Result};
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
@@ -189,8 +148,8 @@ pub(crate) struct Inner {
     pub(crate) faults: FaultInjector,
     /// Last commit sequence this instance saw (a guess for the next compare-and-set).
     pub(crate) seq_guess: AtomicU64,
-    /// Last client timestamp handed out (microseconds), so they strictly increase.
-    pub(crate) last_ts: AtomicU64,
+    /// Client write timestamps (microseconds), strictly increasing within this instance.
+    pub(crate) timestamps: MonotonicClock,
 }
 
 /// An open instance of the Scylla/Cassandra backend. Cheap to clone.
@@ -247,7 +206,7 @@ pub async fn open_with_session(
             config,
             faults,
             seq_guess: AtomicU64::new(0),
-            last_ts: AtomicU64::new(0),
+            timestamps: MonotonicClock::new(Resolution::Micros),
         }),
     })
 }
@@ -269,22 +228,9 @@ impl ScyllaBackend {
         matches!(self.inner.config.consistency, C::Quorum | C::LocalQuorum | C::EachQuorum | C::All)
     }
 
-    /// A client timestamp in microseconds, strictly increasing within this process.
+    /// A client timestamp in microseconds, strictly increasing within this instance.
     pub(crate) fn timestamp(&self) -> i64 {
-        let now = chrono::Utc::now().timestamp_micros().max(0) as u64;
-        let mut last = self.inner.last_ts.load(std::sync::atomic::Ordering::Relaxed);
-        loop {
-            let next = now.max(last + 1);
-            match self.inner.last_ts.compare_exchange_weak(
-                last,
-                next,
-                std::sync::atomic::Ordering::SeqCst,
-                std::sync::atomic::Ordering::Relaxed,
-            ) {
-                Ok(_) => return next as i64,
-                Err(seen) => last = seen,
-            }
-        }
+        i64::try_from(self.inner.timestamps.next()).unwrap_or(i64::MAX)
     }
 
     /// Runs an idempotent operation, retrying retryable failures with exponential backoff.

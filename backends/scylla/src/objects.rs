@@ -1,6 +1,6 @@
 //! [`Publisher`] on Cassandra: staged rows and chunks, and finalize as one LWT batch in the
 //! set's partition (the set record `IF NOT EXISTS` plus every staged row `IF state = 'staged'`).
-//! The protocol is described in the crate docs.
+//! Its invariants are in the crate docs, the protocol in full in the crate's README.
 
 use std::collections::HashMap;
 use std::time::Instant;

@@ -1,5 +1,6 @@
 //! [`PinState`] on Cassandra: one LWT (or one logged batch) per commit, views written ahead and
-//! filtered on read. The protocol is described in the crate docs.
+//! filtered on read. Its invariants are in the crate docs, the protocol in full in the crate's
+//! README.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::Ordering;

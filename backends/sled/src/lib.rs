@@ -33,13 +33,11 @@
 //!
 //! # Which directory is a store: the marker
 //!
-//! Every open goes through [`pinvault_core::store_dir::claim`] first: a store carries a
-//! `PINVAULT-STORE` marker (backend `sled`, format [`STORE_FORMAT`]), written once sled has
-//! created its files. Another backend's store, or files pinvault did not write, is
-//! [`Error::ForeignStore`]; a sled store made before markers (it has `conf` or `db`) is
-//! adopted; a marked store missing both is `Corrupt`; [`OpenMode::MustExist`] refuses a
-//! directory with no store ([`Error::NoStore`]). Permission denied, a file in the path and a
-//! read-only filesystem are [`Error::Path`]; corruption sled reports is [`Error::Corrupt`].
+//! Every open goes through [`pinvault_core::store_dir::claim`] first (the rules: the
+//! workspace README, "Store directories"): the `PINVAULT-STORE` marker (backend `sled`, format
+//! [`STORE_FORMAT`]) is written once sled has created its files; a sled store made before
+//! markers (it has `conf` or `db`) is adopted; a marked store missing both is `Corrupt`, and so
+//! is corruption sled reports.
 //!
 //! # Layout
 //!

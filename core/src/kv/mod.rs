@@ -1,9 +1,10 @@
 //! Both contracts over any ordered key-value engine: the shared layer of the embedded backends.
 //!
-//! `pinvault-rocksdb` and `pinvault-sled` each implement the small [`KvEngine`] trait (get, ordered
-//! scan, one atomic multi-table write) and get every promise of [`PinState`](crate::PinState)
-//! and [`Publisher`](crate::Publisher) from [`KvBackend`]. Like TiKV's `engine_traits`, this
-//! module depends on no engine.
+//! `pinvault-rocksdb`, `pinvault-sled` and `pinvault-fs` each implement the small [`KvEngine`]
+//! trait (get, ordered scan, one atomic multi-table write) and get every promise of
+//! [`PinState`](crate::PinState) and [`Publisher`](crate::Publisher) from [`KvBackend`] (fs
+//! implements [`Publisher`](crate::Publisher) itself). Like TiKV's `engine_traits`, this module
+//! depends on no engine.
 //!
 //! # Porting guide: adding an engine
 //!
