@@ -5,7 +5,7 @@
 //! The pin contract (preconditions, batches, views, versions, receipts, migrate) is the one
 //! [`pinvault_core::kv::KvBackend`] already proves on RocksDB and sled, unchanged: this crate
 //! only supplies an engine, [`FsLogEngine`] (module `log`). Every engine `write` appends **one**
-//! record to `pins.log` and `fdatasync`s it (when [`DirOptions::durable`], the default), then
+//! record to `pins.log` and `fdatasync`s it (when [`DirOptions::sync`], the default), then
 //! applies it to an in-memory index (a `BTreeMap` per table behind one `RwLock`, so a `scan`
 //! reads one snapshot). One record per write is what makes a commit atomic across a crash:
 //! recovery keeps a record whole or drops it whole.

@@ -10,7 +10,7 @@
 //!   transactions this backend relies on. Bugs in 0.34 are unlikely to be fixed upstream.
 //! * **Durability.** sled buffers writes in memory and flushes its log every 500 ms by default:
 //!   a crash of the process can lose the writes of the last half second (never half of one
-//!   transaction: a transaction is recovered atomically). With [`DirOptions::durable`] each
+//!   transaction: a transaction is recovered atomically). With [`DirOptions::sync`] each
 //!   write is followed by `Db::flush`, which fsyncs; `durable_on_return` says which you have.
 //!   sled's fsync handling has been questioned upstream (spurious-success reports after I/O
 //!   errors); RocksDB is the backend to pick when durability matters.
