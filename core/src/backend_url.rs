@@ -47,6 +47,23 @@ pub struct UrlForm {
     pub shape: Shape,
 }
 
+impl UrlForm {
+    /// A `scheme:///path` form (`form` is its example, e.g. `"fs:///path"`).
+    pub const fn directory(scheme: &'static str, form: &'static str) -> Self {
+        UrlForm { scheme, form, shape: Shape::Directory }
+    }
+
+    /// A `scheme://bucket/prefix` form.
+    pub const fn bucket(scheme: &'static str, form: &'static str) -> Self {
+        UrlForm { scheme, form, shape: Shape::Bucket }
+    }
+
+    /// A `scheme://host1,host2/keyspace` form.
+    pub const fn cluster(scheme: &'static str, form: &'static str) -> Self {
+        UrlForm { scheme, form, shape: Shape::Cluster }
+    }
+}
+
 /// Where a backend URL points.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Location {
@@ -238,6 +255,12 @@ impl DirOptions {
             lock_wait: url.seconds_option(LOCK_TIMEOUT)?.unwrap_or_default(),
         })
     }
+}
+
+/// A variable of the process environment, `None` when unset or empty: where backends read the
+/// credentials and defaults a URL does not carry.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// The scheme of `url` (before the first `:`), if it has one.

@@ -153,11 +153,8 @@ pub use pinvault_core::DirOptions;
 
 /// The URL form of this backend: `fs:///path[?sync=true|false&lock_timeout=SECONDS]`
 /// ([`DirOptions::from_url`]).
-pub const URL_FORM: pinvault_core::backend_url::UrlForm = pinvault_core::backend_url::UrlForm {
-    scheme: "fs",
-    form: "fs:///path",
-    shape: pinvault_core::backend_url::Shape::Directory,
-};
+pub const URL_FORM: pinvault_core::backend_url::UrlForm =
+    pinvault_core::backend_url::UrlForm::directory("fs", "fs:///path");
 
 /// Opens the store a [`URL_FORM`] URL names, in `mode`.
 pub async fn open_url(

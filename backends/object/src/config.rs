@@ -28,7 +28,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::ObjectStore;
-use pinvault_core::backend_url::{Location, Shape, UrlForm};
+use pinvault_core::backend_url::{process_env, Location, UrlForm};
 use pinvault_core::{BackendUrl, Error, FaultInjector, Result, Secret};
 
 /// The kind of store behind a backend: decides the capability flags that depend on the store.
@@ -392,9 +392,9 @@ pub struct ObjectConfig {
 
 /// The URL forms of the object-store backend.
 pub const URL_FORMS: [UrlForm; 3] = [
-    UrlForm { scheme: "s3", form: "s3://bucket/prefix", shape: Shape::Bucket },
-    UrlForm { scheme: "gs", form: "gs://bucket/prefix", shape: Shape::Bucket },
-    UrlForm { scheme: "az", form: "az://container/prefix", shape: Shape::Bucket },
+    UrlForm::bucket("s3", "s3://bucket/prefix"),
+    UrlForm::bucket("gs", "gs://bucket/prefix"),
+    UrlForm::bucket("az", "az://container/prefix"),
 ];
 
 impl ObjectConfig {
@@ -406,7 +406,7 @@ impl ObjectConfig {
     /// [`Error::InvalidInput`] for an option the scheme does not take (credentials included:
     /// URLs get logged) or an `az://` URL with no account.
     pub fn from_url(url: &BackendUrl) -> Result<Self> {
-        Self::from_url_with_env(url, |name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        Self::from_url_with_env(url, process_env)
     }
 
     /// [`ObjectConfig::from_url`] with an explicit environment lookup.

@@ -8,7 +8,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pinvault_core::backend_url::{check_keyspace, Location, Shape, UrlForm};
+use pinvault_core::backend_url::{check_keyspace, process_env, Location, UrlForm};
 use pinvault_core::{BackendUrl, Error, Result, Secret};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
@@ -49,8 +49,7 @@ impl Replication {
 }
 
 /// The URL form of the Scylla/Cassandra backend.
-pub const URL_FORM: UrlForm =
-    UrlForm { scheme: "scylla", form: "scylla://host1,host2/keyspace", shape: Shape::Cluster };
+pub const URL_FORM: UrlForm = UrlForm::cluster("scylla", "scylla://host1,host2/keyspace");
 
 /// `host` → `host:port`; a contact point that names its port is kept as it is.
 fn with_default_port(contact: &str, port: u16) -> String {
@@ -145,7 +144,7 @@ impl ScyllaConfig {
     /// [`Error::InvalidInput`] for an unknown or malformed option, or one credential without the
     /// other.
     pub fn from_url(url: &BackendUrl) -> Result<Self> {
-        Self::from_url_with_env(url, |name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        Self::from_url_with_env(url, process_env)
     }
 
     /// [`ScyllaConfig::from_url`] with an explicit environment lookup.
