@@ -66,7 +66,6 @@ pub mod store_dir;
 mod sync;
 pub mod transfer;
 pub mod version;
-pub mod workload;
 
 pub use batch::{Batch, BatchOp, Receipt};
 pub use capability::Capabilities;
