@@ -430,7 +430,10 @@ impl RocksEngine {
         &self.path
     }
 
-    /// The raw database, for benches and tools.
+    /// The raw database.
+    // Hidden: not API (writing around the engine breaks its promises); public because the
+    // benches' raw-RocksDB baseline and this crate's integration tests read it directly.
+    #[doc(hidden)]
     pub fn db(&self) -> &DB {
         &self.db
     }

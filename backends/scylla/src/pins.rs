@@ -109,8 +109,9 @@ impl ScyllaBackend {
         Ok(Some(Stored { pin, version, actual: actual.unwrap_or_default() }))
     }
 
-    /// The version a SERIAL read finds (completes in-flight Paxos rounds). Public for tests of
-    /// the outcome-unknown path.
+    /// The version a SERIAL read finds (completes in-flight Paxos rounds).
+    // Hidden: test-only; public because the outcome-unknown tests (tests/lwt_paths.rs) use it.
+    #[doc(hidden)]
     pub async fn serial_version(&self, cid: &Cid) -> Result<Option<Version>> {
         Ok(self.read_pin(cid, true).await?.map(|s| s.version))
     }
