@@ -490,14 +490,15 @@ impl Publish {
         }
         if self.durable {
             if let Err(e) = txn.sets.sync() {
-                return Err(Error::Unavailable {
-                    reason: format!(
+                return Err(Error::unavailable_from(
+                    format!(
                         "set {set} was renamed into {} but the directory's fsync failed ({e}): \
                          it is visible now and may or may not survive a power loss",
                         self.at(SETS)
                     ),
-                    outcome_unknown: true,
-                });
+                    true,
+                    e,
+                ));
             }
         }
         self.faults.hit(FINALIZE_RENAMED)?;

@@ -229,10 +229,11 @@ fn open_error(path: &Path, e: rocksdb::Error, expected_existing: bool) -> Error 
         | ErrorKind::TryAgain
         | ErrorKind::TimedOut
         | ErrorKind::Incomplete
-        | ErrorKind::ShutdownInProgress => Error::Unavailable {
-            reason: format!("opening RocksDB database {}: {text}", path.display()),
-            outcome_unknown: false,
-        },
+        | ErrorKind::ShutdownInProgress => Error::unavailable_from(
+            format!("opening RocksDB database {}: {text}", path.display()),
+            false,
+            e,
+        ),
         _ => engine_error(path, e),
     }
 }
@@ -391,14 +392,14 @@ impl RocksEngine {
                     return Err(open_error(&path, e, true))
                 }
                 Ok(_) | Err(_) if attempt >= READ_ONLY_ATTEMPTS => {
-                    return Err(Error::Unavailable {
-                        reason: format!(
+                    return Err(Error::unavailable(
+                        format!(
                             "RocksDB store {}: its MANIFEST changed during each of \
                              {READ_ONLY_ATTEMPTS} read-only opens (a writer is busy flushing)",
                             path.display()
                         ),
-                        outcome_unknown: false,
-                    })
+                        false,
+                    ))
                 }
                 _ => std::thread::sleep(Duration::from_millis(20 * attempt)),
             }

@@ -20,9 +20,10 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlValue;
 use tracing::Instrument;
 
-use crate::errors::{map_exec, map_other, Kind, BACKEND};
+use crate::errors::{map_exec, map_other, BACKEND};
 use crate::lwt::{self, Resolution};
 use crate::{observe, rows, schema, ScyllaBackend, COMMIT_APPLIED, COMMIT_PREPARED};
+use pinvault_core::error::Access;
 
 /// The partition of a CID: the first two bytes of its multihash digest.
 pub(crate) fn mh_prefix(cid: &Cid) -> i32 {
@@ -97,7 +98,7 @@ impl ScyllaBackend {
                 } else {
                     session.execute_unpaged(&st.pin_get, &key).await
                 };
-                r.map_err(|e| map_exec(e, "read pin", Kind::Read))
+                r.map_err(|e| map_exec(e, "read pin", Access::Read))
             })
             .await?;
         let rows = result.into_rows_result().map_err(|e| map_other(e, "read pin"))?;
@@ -134,7 +135,7 @@ impl ScyllaBackend {
                     }
                 }
             }
-            .map_err(|e| map_exec(e, "write view", Kind::Write))
+            .map_err(|e| map_exec(e, "write view", Access::Write))
         });
         futures::future::try_join_all(futs).await.map(|_| ())
     }
@@ -152,7 +153,7 @@ impl ScyllaBackend {
                 }
             }
             .map(|_| ())
-            .map_err(|e| map_exec(e, "delete view", Kind::Write))
+            .map_err(|e| map_exec(e, "delete view", Access::Write))
         });
         futures::future::try_join_all(futs).await.map(|_| ())
     }
@@ -180,7 +181,7 @@ impl ScyllaBackend {
                     }
                 }
                 Err(e) => {
-                    let e = map_exec(e, "commit sequence", Kind::Write);
+                    let e = map_exec(e, "commit sequence", Access::Write);
                     if !e.is_retryable() {
                         return Err(e);
                     }
@@ -191,10 +192,7 @@ impl ScyllaBackend {
                 }
             }
         }
-        Err(Error::Unavailable {
-            reason: "commit sequence: too much contention".into(),
-            outcome_unknown: false,
-        })
+        Err(Error::unavailable("commit sequence: too much contention", false))
     }
 
     async fn refresh_sequence(&self) -> Result<()> {
@@ -205,7 +203,7 @@ impl ScyllaBackend {
             .session
             .execute_unpaged(&p, ())
             .await
-            .map_err(|e| map_exec(e, "read commit sequence", Kind::Read))?
+            .map_err(|e| map_exec(e, "read commit sequence", Access::Read))?
             .into_rows_result()
             .map_err(|e| map_other(e, "read commit sequence"))?;
         if let Some((Some(seq),)) =
@@ -231,7 +229,7 @@ impl ScyllaBackend {
                         s.execute_unpaged(&st.pin_update_any, (&rec, &nv, pfx, &key))
                             .await
                             .map(|_| ())
-                            .map_err(|e| map_exec(e, "put", Kind::Write))
+                            .map_err(|e| map_exec(e, "put", Access::Write))
                     })
                     .await;
             }
@@ -241,7 +239,7 @@ impl ScyllaBackend {
                         s.execute_unpaged(&st.pin_delete_any, (pfx, &key))
                             .await
                             .map(|_| ())
-                            .map_err(|e| map_exec(e, "remove", Kind::Write))
+                            .map_err(|e| map_exec(e, "remove", Access::Write))
                     })
                     .await;
             }
@@ -275,8 +273,8 @@ impl ScyllaBackend {
                     Err(conflict(op, 0, o.current_version))
                 }
             }
-            Err(e) => match map_exec(e, "conditional write", Kind::Write) {
-                Error::Unavailable { outcome_unknown: true, reason } => {
+            Err(e) => match map_exec(e, "conditional write", Access::Write) {
+                Error::Unavailable { outcome_unknown: true, reason, source } => {
                     metrics::counter!("pinvault_scylla_lwt_unknown_total").increment(1);
                     let current = self.serial_version(cid).await?;
                     match lwt::resolve(new_version, op.precondition(), current.as_ref()) {
@@ -284,9 +282,10 @@ impl ScyllaBackend {
                         Resolution::NotApplied => Err(Error::Unavailable {
                             reason: format!("{reason} (not applied, per a SERIAL read)"),
                             outcome_unknown: false,
+                            source,
                         }),
                         Resolution::Unknown => {
-                            Err(Error::Unavailable { reason, outcome_unknown: true })
+                            Err(Error::Unavailable { reason, outcome_unknown: true, source })
                         }
                     }
                 }
@@ -326,7 +325,7 @@ impl ScyllaBackend {
                 .batch(&batch, &values)
                 .await
                 .map(|_| ())
-                .map_err(|e| map_exec(e, "logged batch", Kind::Write))
+                .map_err(|e| map_exec(e, "logged batch", Access::Write))
         })
         .await
     }
@@ -562,7 +561,7 @@ impl PinState for ScyllaBackend {
                 .session
                 .execute_unpaged(&self.inner.st.pin_set_actual, (&peers, mh_prefix(cid), &key))
                 .await
-                .map_err(|e| map_exec(e, "record_placement", Kind::Write))?;
+                .map_err(|e| map_exec(e, "record_placement", Access::Write))?;
             if lwt::outcome(result, "record_placement")?.applied {
                 Ok(())
             } else {
