@@ -1,6 +1,6 @@
 //! The stored-format migration check for engines on the shared KV layer
 //! ([`pinvault_core::kv`]): a format-1 store (pins only, each the plain ipfs-cluster protobuf,
-//! see [`pinvault_core::kv::layout`]) built from the golden protobuf fixtures of
+//! see `core/src/kv/layout.rs`) built from the golden protobuf fixtures of
 //! `core/testdata/golden`, refused until migrated, then converted with versions and views.
 
 use std::collections::BTreeSet;

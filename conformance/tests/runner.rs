@@ -11,10 +11,10 @@ struct Unopenable;
 #[async_trait]
 impl Harness for Unopenable {
     async fn create(&self, _faults: FaultInjector) -> Result<TestStore> {
-        Err(Error::Unavailable { reason: "no such server".into(), outcome_unknown: false })
+        Err(Error::unavailable("no such server", false))
     }
     async fn reopen(&self, _location: &Location, _faults: FaultInjector) -> Result<TestStore> {
-        Err(Error::Unavailable { reason: "no such server".into(), outcome_unknown: false })
+        Err(Error::unavailable("no such server", false))
     }
 }
 

@@ -71,12 +71,16 @@ pub enum Error {
     },
 
     /// The backend could not be reached or did not answer in time. Retrying may succeed.
+    /// Build it with [`Error::unavailable`] or [`Error::unavailable_from`].
     #[error("unavailable: {reason}")]
     Unavailable {
-        /// What failed.
+        /// What failed, in words (it includes the text of `source`, if any).
         reason: String,
         /// Whether the operation may have been applied (e.g. a timed-out conditional write).
         outcome_unknown: bool,
+        /// The engine's or driver's own error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
 
     /// No store exists at `path`, and the caller asked to open an existing one
@@ -125,7 +129,12 @@ pub enum Error {
         source: Box<Error>,
     },
 
-    /// A fault-injection crash point fired. The instance must be dropped, as after a power loss.
+    /// A fault-injection crash point fired (crash tests only: a
+    /// [`FaultInjector::disabled`](crate::FaultInjector::disabled) store never returns it). The
+    /// instance must be dropped, as after a power loss.
+    // Hidden: only crash tests see it; public because backends propagate it and the crash
+    // tests in other crates (pinvault-conformance, backends' tests) match on it.
+    #[doc(hidden)]
     #[error("injected crash at {point}")]
     Crashed {
         /// The crash point's name.
@@ -141,6 +150,25 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+}
+
+/// Whether a failed call could have changed the store: a backend's error mapping uses it to
+/// decide [`Error::Unavailable`]'s `outcome_unknown` (a timed-out read changed nothing; a
+/// timed-out write may have been applied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// A read: it changed nothing, whatever happened.
+    Read,
+    /// A write: if the request may have reached the server, its outcome is unknown.
+    Write,
+}
+
+impl Access {
+    /// `outcome_unknown` of a failed call: true for a write whose request may have reached the
+    /// server (`reached`), false for any read.
+    pub fn outcome_unknown(self, reached: bool) -> bool {
+        reached && self == Access::Write
+    }
 }
 
 /// Why a store's path cannot be used ([`Error::Path`]).
@@ -234,6 +262,21 @@ impl Error {
         }
     }
 
+    /// [`Error::Unavailable`] with no underlying error (a lock held elsewhere, a lost race
+    /// retried too often).
+    pub fn unavailable(reason: impl Into<String>, outcome_unknown: bool) -> Self {
+        Error::Unavailable { reason: reason.into(), outcome_unknown, source: None }
+    }
+
+    /// [`Error::Unavailable`] caused by the engine's or driver's error `source`.
+    pub fn unavailable_from(
+        reason: impl Into<String>,
+        outcome_unknown: bool,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Error::Unavailable { reason: reason.into(), outcome_unknown, source: Some(source.into()) }
+    }
+
     /// Shorthand for [`Error::InvalidInput`].
     pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidInput { what: what.into(), reason: reason.into() }
@@ -281,8 +324,19 @@ mod tests {
 
     #[test]
     fn only_unavailable_is_retryable() {
-        let unavailable = Error::Unavailable { reason: "timeout".into(), outcome_unknown: true };
+        let unavailable = Error::unavailable("timeout", true);
         assert!(unavailable.is_retryable());
+        let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "slow");
+        let caused = Error::unavailable_from("read: slow", false, io);
+        assert!(caused.is_retryable());
+        assert_eq!(caused.to_string(), "unavailable: read: slow");
+        let source = std::error::Error::source(&caused).expect("the cause is kept");
+        assert_eq!(
+            source.downcast_ref::<std::io::Error>().unwrap().kind(),
+            std::io::ErrorKind::TimedOut
+        );
+        assert!(Access::Write.outcome_unknown(true) && !Access::Read.outcome_unknown(true));
+        assert!(!Access::Write.outcome_unknown(false));
         let conflict = Error::Conflict {
             key: "k".into(),
             expected: "absent".into(),

@@ -1,4 +1,7 @@
-//! Fault injection: named crash points on a backend's commit and finalize paths.
+//! Fault injection: named crash points on a backend's commit and finalize paths. This is the
+//! crash-testing hook, not a production feature: every backend's `open` takes a
+//! [`FaultInjector`] so that tests can crash that one instance, and everything else passes
+//! [`FaultInjector::disabled()`].
 //!
 //! A backend calls [`FaultInjector::hit`] with a static name at each point where a crash would
 //! leave a different state on disk (after the first staged write, before the commit record,
@@ -24,24 +27,30 @@ struct Armed {
     fired: Mutex<bool>,
 }
 
-/// A handle a backend is opened with. Cloning shares the same arming.
+/// The crash-testing hook a backend is opened with: pass [`FaultInjector::disabled()`] (the
+/// `Default`) unless you are writing a crash test.
+///
+/// Crash tests arm one with [`crash_at`](Self::crash_at) or [`crash_at_nth`](Self::crash_at_nth);
+/// backends call [`hit`](Self::hit) at their crash points. It is per instance (not a global
+/// like fail-rs), so crash tests run in parallel. Cloning shares the same arming.
 #[derive(Clone, Debug, Default)]
 pub struct FaultInjector {
     armed: Option<Arc<Armed>>,
 }
 
 impl FaultInjector {
-    /// An injector that never fires. The default for every production instance.
+    /// An injector that never fires: the argument every production open passes.
     pub fn disabled() -> Self {
         FaultInjector::default()
     }
 
-    /// Fires the first time `point` is reached.
+    /// For crash tests: fires the first time `point` is reached.
     pub fn crash_at(point: &str) -> Self {
         FaultInjector::crash_at_nth(point, 1)
     }
 
-    /// Fires the `nth` time `point` is reached (1-based), e.g. the third batch of an import.
+    /// For crash tests: fires the `nth` time `point` is reached (1-based), e.g. the third batch
+    /// of an import.
     pub fn crash_at_nth(point: &str, nth: usize) -> Self {
         FaultInjector {
             armed: Some(Arc::new(Armed {
@@ -69,7 +78,7 @@ impl FaultInjector {
         Ok(())
     }
 
-    /// Whether the armed point has fired.
+    /// For crash tests: whether the armed point has fired.
     pub fn fired(&self) -> bool {
         self.armed
             .as_ref()

@@ -71,7 +71,6 @@ pub mod store_dir;
 mod sync;
 pub mod transfer;
 pub mod version;
-pub mod workload;
 
 pub use backend_url::{BackendUrl, DirOptions};
 pub use batch::{Batch, BatchOp, Receipt};

@@ -73,15 +73,15 @@ fn unavailable(held: &Held, wait: Duration, waited: Duration) -> Error {
     } else {
         format!("still held after waiting {:.1} s", waited.as_secs_f64())
     };
-    Error::Unavailable {
-        reason: format!(
+    Error::unavailable(
+        format!(
             "{} is open for writing elsewhere: its lock {} is held by {} ({how_long})",
             held.store,
             held.lock_file.display(),
             held.holder
         ),
-        outcome_unknown: false,
-    }
+        false,
+    )
 }
 
 #[cfg(all(test, not(loom)))]

@@ -162,10 +162,7 @@ async fn copy_resumes_from_its_checkpoint_and_respects_the_batch_limit() {
         *saved.lock().unwrap() = Some((cursor.clone(), copied));
         calls += 1;
         if calls == 3 {
-            return Err(Error::Unavailable {
-                reason: "interrupted".into(),
-                outcome_unknown: false,
-            });
+            return Err(Error::unavailable("interrupted", false));
         }
         Ok(())
     };

@@ -1,4 +1,4 @@
-//! `pinvault bench [URL...]`: runs the comparison workload (`pinvault::workload`: import, list,
+//! `pinvault bench [URL...]`: runs the comparison workload (`cli::workload`: import, list,
 //! random gets, updates, removes) on a fresh store under each URL, in one process, one after
 //! the other, prints a table of operations per second with each backend's ratio to the first,
 //! and can write the same numbers as an SVG bar chart (`--plot FILE.svg`).
@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use pinvault::workload::{self, Phase, WorkloadSpec};
+use crate::cli::workload::{self, Phase, WorkloadSpec};
 use serde_json::json;
 
 use crate::cli::exit::CliError;

@@ -130,7 +130,7 @@ mod tests {
             (conflict.into(), 4),
             (Error::invalid("cid", "bad").into(), 5),
             (Error::unsupported("rocksdb", "open").into(), 6),
-            (Error::Unavailable { reason: "down".into(), outcome_unknown: false }.into(), 7),
+            (Error::unavailable("down", false).into(), 7),
             (Error::corrupt("k", "bad").into(), 8),
             (Error::backend("memory", "boom").into(), 1),
             (Error::NoStore { path: "/x".into() }.into(), 3),

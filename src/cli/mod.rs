@@ -14,6 +14,7 @@ mod pin;
 mod progress;
 mod publish;
 mod state;
+mod workload;
 
 use std::process::ExitCode;
 
@@ -266,7 +267,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Bench { targets, pins, ops, batch_size, plot } => {
             let urls = if targets.is_empty() { vec![cli.url] } else { targets };
-            let spec = pinvault::workload::WorkloadSpec { pins, ops, batch_size };
+            let spec = workload::WorkloadSpec { pins, ops, batch_size };
             bench::run(&urls, spec, plot.as_deref(), out).await
         }
         #[cfg(feature = "conformance")]

@@ -39,9 +39,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use pinvault_core::clock::{MonotonicClock, Resolution};
-use pinvault_core::kv::layout::{self, StagedRecord};
 use pinvault_core::name::{ObjectKey, ObjectName, SetName};
 use pinvault_core::publish::{self, ObjectMeta, Publication, StagedObject, SweepReport};
 use pinvault_core::{Error, FaultInjector, Result, Version};
@@ -74,6 +73,44 @@ const META_MAGIC: &[u8; 8] = b"PVSTAGE1";
 const MANIFEST_MAGIC: &[u8; 8] = b"PVSET001";
 /// Largest record file pinvault reads (a manifest is at most 16 MiB plus its object records).
 const RECORD_LIMIT: u64 = 1 << 30;
+
+/// A staged object's `meta` file (prost; field tags are the stored format, which is byte for
+/// byte the KV layer's staged record, as written before this backend had its own type).
+#[derive(Clone, PartialEq, Message)]
+struct StagedFile {
+    #[prost(string, tag = "1")]
+    set: String,
+    #[prost(string, tag = "2")]
+    name: String,
+    #[prost(uint64, tag = "3")]
+    size: u64,
+    /// SHA-256 of the bytes.
+    #[prost(bytes = "vec", tag = "4")]
+    sha256: Vec<u8>,
+    /// Staging time: Unix seconds, then nanoseconds.
+    #[prost(int64, tag = "5")]
+    staged_secs: i64,
+    #[prost(uint32, tag = "6")]
+    staged_nanos: u32,
+}
+
+impl StagedFile {
+    fn of(s: &StagedObject) -> Self {
+        StagedFile {
+            set: s.set.to_string(),
+            name: s.name.to_string(),
+            size: s.size,
+            sha256: s.sha256.to_vec(),
+            staged_secs: s.staged_at.timestamp(),
+            staged_nanos: s.staged_at.timestamp_subsec_nanos(),
+        }
+    }
+}
+
+/// A UTC time from Unix seconds and nanoseconds; `None` when out of range.
+fn time(secs: i64, nanos: u32) -> Option<DateTime<Utc>> {
+    Utc.timestamp_opt(secs, nanos).single()
+}
 
 /// A published set's `manifest` file (prost; field tags are the stored format).
 #[derive(Clone, PartialEq, Message)]
@@ -302,7 +339,7 @@ impl Publish {
         let dir = staging.open_dir(tmp).map_err(|e| io_error(tmp_at, e))?;
         root::write_new_file(&dir, DATA, bytes, self.durable)
             .map_err(|e| io_error(format!("{tmp_at}/{DATA}"), e))?;
-        let meta = seal(META_MAGIC, &layout::staged_record(staged).encode_to_vec());
+        let meta = seal(META_MAGIC, &StagedFile::of(staged).encode_to_vec());
         root::write_new_file(&dir, META, &meta, self.durable)
             .map_err(|e| io_error(format!("{tmp_at}/{META}"), e))?;
         if self.durable {
@@ -369,7 +406,7 @@ impl Publish {
     }
 
     /// Opens `staging/<id>` and decodes its record; `None` when either is missing.
-    fn staged_record(&self, staging: &Dir, id: &str) -> Result<Option<(Dir, StagedRecord)>> {
+    fn staged_record(&self, staging: &Dir, id: &str) -> Result<Option<(Dir, StagedFile)>> {
         let dir_at = self.at(&format!("{STAGING}/{id}"));
         let dir = match staging.open_dir(id) {
             Ok(d) => d,
@@ -381,7 +418,7 @@ impl Publish {
             return Ok(None);
         };
         let body = unseal(META_MAGIC, &bytes, &meta_at)?;
-        let record = StagedRecord::decode(body)
+        let record = StagedFile::decode(body)
             .map_err(|e| Error::corrupt(&meta_at, format!("does not decode: {e}")))?;
         Ok(Some((dir, record)))
     }
@@ -445,14 +482,15 @@ impl Publish {
         }
         if self.durable {
             if let Err(e) = txn.sets.sync() {
-                return Err(Error::Unavailable {
-                    reason: format!(
+                return Err(Error::unavailable_from(
+                    format!(
                         "set {set} was renamed into {} but the directory's fsync failed ({e}): \
                          it is visible now and may or may not survive a power loss",
                         self.at(SETS)
                     ),
-                    outcome_unknown: true,
-                });
+                    true,
+                    e,
+                ));
             }
         }
         self.faults.hit(FINALIZE_RENAMED)?;
@@ -603,7 +641,7 @@ impl Publish {
             if names::valid_stage_id(&name) {
                 match self.staged_record(&staging, &name) {
                     Ok(Some((_, record))) => {
-                        let staged_at = layout::time(record.staged_secs, record.staged_nanos)
+                        let staged_at = time(record.staged_secs, record.staged_nanos)
                             .ok_or_else(|| Error::corrupt(&at, "staging time out of range"))?;
                         if staged_at < cutoff && self.remove_staged(&staging, &name)? {
                             report.removed += 1;
@@ -704,7 +742,7 @@ impl Publish {
         let (_, record) = self
             .read_set(&sets, &component)?
             .ok_or_else(|| Error::not_found(format!("published set {set}")))?;
-        let published_at = layout::time(record.published_secs, record.published_nanos)
+        let published_at = time(record.published_secs, record.published_nanos)
             .ok_or_else(|| Error::corrupt(&at, "publication time out of range"))?;
         let objects = record
             .objects
@@ -836,4 +874,25 @@ fn probe(root: &Root) -> Result<Option<String>> {
         root::remove_tree(&txn, name, &at, 0)?;
     }
     verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_file_keeps_the_stored_bytes() {
+        let record = StagedFile {
+            set: "s".into(),
+            name: "n".into(),
+            size: 3,
+            sha256: vec![7; 32],
+            staged_secs: 1,
+            staged_nanos: 2,
+        };
+        let mut expected = vec![0x0a, 1, b's', 0x12, 1, b'n', 0x18, 3, 0x22, 32];
+        expected.extend([7; 32]);
+        expected.extend([0x28, 1, 0x30, 2]);
+        assert_eq!(record.encode_to_vec(), expected);
+    }
 }

@@ -305,7 +305,7 @@ async fn second_open_of_one_root_is_unavailable() {
     let root = tmp.path().join("store");
     let first = open_ok(&root).await;
     match open(&root).await {
-        Err(Error::Unavailable { reason, outcome_unknown: false }) => {
+        Err(Error::Unavailable { reason, outcome_unknown: false, .. }) => {
             assert!(reason.contains("LOCK"), "{reason}")
         }
         other => panic!("a second open must be Unavailable, got {other:?}"),

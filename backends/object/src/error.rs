@@ -10,47 +10,49 @@
 //!
 //! The transport check walks the error's `source()` chain looking for `object_store`'s public
 //! `HttpError`, whose kind says whether the request left the machine (`Connect`: it did not).
+//! A server error (HTTP 5xx or 429 after the client's retries) is the one case recognised by
+//! its message: `object_store` keeps the error that carries the status (`RetryError`) private.
+//! Every mapped error keeps the `object_store::Error` as its `source`.
 
 use std::error::Error as StdError;
 
 use object_store::client::{HttpError, HttpErrorKind};
+use pinvault_core::error::Access;
 use pinvault_core::Error;
 
-/// Whether the failed call could have changed the store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Io {
-    /// A read: it changed nothing whatever happened.
-    Read,
-    /// A write: a timeout leaves its outcome unknown.
-    Write,
-}
-
-/// What a transport failure looks like, if it is one.
-fn transport_failure(e: &object_store::Error) -> Option<(bool, String)> {
+/// Whether a transport failure's request may have reached the server, if it is one.
+fn transport_failure(e: &object_store::Error) -> Option<Reached> {
     let mut source: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = source {
         if let Some(http) = err.downcast_ref::<HttpError>() {
             return match http.kind() {
                 // The connection was never made: the request did not reach the server.
-                HttpErrorKind::Connect => Some((false, http.to_string())),
+                HttpErrorKind::Connect => Some(Reached { reached: false, text: http.to_string() }),
                 HttpErrorKind::Request | HttpErrorKind::Timeout | HttpErrorKind::Interrupted => {
-                    Some((true, http.to_string()))
+                    Some(Reached { reached: true, text: http.to_string() })
                 }
                 _ => None,
             };
         }
         source = err.source();
     }
-    // `RetryError` is not public: recognise a server-side failure by its message.
+    // `RetryError` (which has the HTTP status) is not public: recognise a server-side failure
+    // by its message.
     let text = e.to_string();
     let overloaded = ["status code: 5", "status code: 429", "503 Service", "500 Internal"];
-    overloaded.iter().any(|m| text.contains(m)).then_some((true, text))
+    overloaded.iter().any(|m| text.contains(m)).then_some(Reached { reached: true, text })
+}
+
+/// A transport failure: whether its request may have reached the server, and its text.
+struct Reached {
+    reached: bool,
+    text: String,
 }
 
 /// Maps an `object_store` error of a call on `what` to pinvault's error.
 pub(crate) fn store_error(
     backend: &'static str,
-    io: Io,
+    access: Access,
     what: &str,
     e: object_store::Error,
 ) -> Error {
@@ -64,10 +66,11 @@ pub(crate) fn store_error(
             Error::unsupported(backend, format!("{what}: {source}"))
         }
         other => match transport_failure(&other) {
-            Some((reached, reason)) => Error::Unavailable {
-                reason: format!("{what}: {reason}"),
-                outcome_unknown: reached && io == Io::Write,
-            },
+            Some(Reached { reached, text }) => Error::unavailable_from(
+                format!("{what}: {text}"),
+                access.outcome_unknown(reached),
+                other,
+            ),
             None => Error::backend(backend, Context { what: what.to_owned(), source: other }),
         },
     }
@@ -99,12 +102,15 @@ mod tests {
     #[test]
     fn not_found_and_not_implemented_map_to_their_kinds() {
         let nf = object_store::Error::NotFound { path: "p".into(), source: "gone".into() };
-        assert!(matches!(store_error("object", Io::Read, "pin x", nf), Error::NotFound { .. }));
+        assert!(matches!(store_error("object", Access::Read, "pin x", nf), Error::NotFound { .. }));
         let ni = object_store::Error::NotImplemented {
             operation: "put_opts Update".into(),
             implementer: "LocalFileSystem".into(),
         };
-        assert!(matches!(store_error("object", Io::Write, "pin x", ni), Error::Unsupported { .. }));
+        assert!(matches!(
+            store_error("object", Access::Write, "pin x", ni),
+            Error::Unsupported { .. }
+        ));
     }
 
     #[test]
@@ -113,15 +119,19 @@ mod tests {
             store: "S3",
             source: "Server returned non-2xx status code: 503 Service Unavailable".into(),
         };
-        match store_error("object", Io::Write, "manifest", e()) {
+        match store_error("object", Access::Write, "manifest", e()) {
             Error::Unavailable { outcome_unknown, .. } => assert!(outcome_unknown),
             other => panic!("{other:?}"),
         }
-        match store_error("object", Io::Read, "manifest", e()) {
-            Error::Unavailable { outcome_unknown, .. } => assert!(!outcome_unknown),
+        match store_error("object", Access::Read, "manifest", e()) {
+            Error::Unavailable { outcome_unknown, source, .. } => {
+                assert!(!outcome_unknown);
+                let source = source.expect("the object_store error is kept as the source");
+                assert!(source.downcast_ref::<object_store::Error>().is_some(), "{source:?}");
+            }
             other => panic!("{other:?}"),
         }
         let plain = object_store::Error::Generic { store: "S3", source: "bad xml".into() };
-        assert!(matches!(store_error("object", Io::Read, "m", plain), Error::Backend { .. }));
+        assert!(matches!(store_error("object", Access::Read, "m", plain), Error::Backend { .. }));
     }
 }

@@ -48,11 +48,11 @@ use prost::Message;
 use tracing::Instrument;
 
 use crate::backend::LIST_PAGE;
-use crate::error::Io;
 use crate::layout::{self, PinRecord, FORMAT_VERSION};
 use crate::listing;
 use crate::store::Inner;
 use crate::{views, COMMIT_VALIDATED, COMMIT_VIEWS_WRITTEN, COMMIT_WRITTEN};
+use pinvault_core::error::Access;
 
 /// Compare-and-swaps a write tries, each after a fresh read shows its precondition still
 /// holds, before it gives up as `Unavailable`.
@@ -126,7 +126,7 @@ impl Inner {
         let keys =
             listing::page(&*self.store, &dir, after.as_ref(), LIST_PAGE, self.ordered_listing)
                 .await
-                .map_err(|e| self.err(Io::Read, "pin listing", e))?;
+                .map_err(|e| self.err(Access::Read, "pin listing", e))?;
         let next =
             if keys.len() < LIST_PAGE { None } else { keys.last().map(|m| m.location.clone()) };
         let entries: Vec<Option<ListEntry>> = stream::iter(keys)
@@ -164,13 +164,13 @@ impl Inner {
             });
         }
         if attempts >= CAS_ATTEMPTS {
-            return Err(Error::Unavailable {
-                reason: format!(
+            return Err(Error::unavailable(
+                format!(
                     "pin {cid}: lost the compare-and-swap to concurrent writers {attempts} times \
                      in a row; nothing was written"
                 ),
-                outcome_unknown: false,
-            });
+                false,
+            ));
         }
         Ok(again)
     }
@@ -278,7 +278,7 @@ impl Inner {
                     }
                 }
                 Err(e) => {
-                    let e = self.err(Io::Write, &format!("pin {cid}"), e);
+                    let e = self.err(Access::Write, &format!("pin {cid}"), e);
                     // Rows of a write that certainly failed are dropped; if the outcome is
                     // unknown they may index the pin now stored, and stay (readers verify them).
                     if !matches!(e, Error::Unavailable { outcome_unknown: true, .. }) {
@@ -353,7 +353,7 @@ impl Inner {
                                 }
                             }
                         }
-                        Err(e) => return Err(self.err(Io::Write, &format!("pin {cid}"), e)),
+                        Err(e) => return Err(self.err(Access::Write, &format!("pin {cid}"), e)),
                     }
                 }
             }

@@ -35,11 +35,11 @@ use pinvault_core::{Error, ObjectKey, ObjectName, Result, SetName, Version};
 use prost::Message;
 use tracing::Instrument;
 
-use crate::error::Io;
 use crate::layout::{self, ManifestObject, ManifestRecord, PendingRecord, FORMAT_VERSION};
 use crate::listing;
 use crate::store::Inner;
 use crate::{FINALIZE_COMMITTED, FINALIZE_VALIDATED, STAGE_PENDING_WRITTEN, STAGE_WRITTEN};
+use pinvault_core::error::Access;
 
 /// A decoded manifest: the publication and where each object's bytes are.
 #[derive(Debug)]
@@ -240,7 +240,7 @@ impl Inner {
                 ) => {
                     return Err(Error::AlreadyExists { what: format!("published set {set}") });
                 }
-                Err(e) => return Err(self.err(Io::Write, &format!("manifest of {set}"), e)),
+                Err(e) => return Err(self.err(Access::Write, &format!("manifest of {set}"), e)),
             }
             tracing::debug!("object: set published");
             self.faults.hit(FINALIZE_COMMITTED)?;
@@ -304,7 +304,7 @@ impl Inner {
     pub(crate) async fn sweep(&self, cutoff: DateTime<Utc>) -> Result<SweepReport> {
         let pending = listing::all(&*self.store, &self.layout.pending_dir())
             .await
-            .map_err(|e| self.err(Io::Read, "pending records", e))?;
+            .map_err(|e| self.err(Access::Read, "pending records", e))?;
         let mut report = SweepReport::default();
         let mut seen = HashMap::new();
         for meta in pending {
@@ -357,7 +357,7 @@ impl Inner {
                 &path,
                 format!("the bytes of published object {key} were replaced"),
             )),
-            Err(e) => Err(self.err(Io::Read, &format!("object {key}"), e)),
+            Err(e) => Err(self.err(Access::Read, &format!("object {key}"), e)),
         }
     }
 
@@ -379,7 +379,7 @@ impl Inner {
         };
         let listed = listing::all(&*self.store, &dir)
             .await
-            .map_err(|e| self.err(Io::Read, "manifests", e))?;
+            .map_err(|e| self.err(Access::Read, "manifests", e))?;
         let sets: HashSet<SetName> = listed
             .iter()
             .filter_map(|m| self.layout.set_of_manifest(&m.location))

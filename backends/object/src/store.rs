@@ -12,9 +12,10 @@ use pinvault_core::{Error, FaultInjector, Result, SetName};
 
 use crate::clock::Clock;
 use crate::config::{ObjectOptions, StoreKind};
-use crate::error::{store_error, Io};
+use crate::error::store_error;
 use crate::layout::Layout;
 use crate::publish::Published;
+use pinvault_core::error::Access;
 
 /// Manifests kept in memory per instance (they never change once written).
 pub(crate) const MANIFEST_CACHE: usize = 256;
@@ -57,8 +58,8 @@ impl Inner {
         }
     }
 
-    pub(crate) fn err(&self, io: Io, what: &str, e: object_store::Error) -> Error {
-        store_error(self.backend, io, what, e)
+    pub(crate) fn err(&self, access: Access, what: &str, e: object_store::Error) -> Error {
+        store_error(self.backend, access, what, e)
     }
 
     /// The bytes and metadata at `path`, or `None` when there is nothing.
@@ -70,13 +71,13 @@ impl Inner {
         let result = match self.store.get(path).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(self.err(Io::Read, what, e)),
+            Err(e) => return Err(self.err(Access::Read, what, e)),
         };
         let meta = result.meta.clone();
         match result.bytes().await {
             Ok(bytes) => Ok(Some((bytes, meta))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.err(Io::Read, what, e)),
+            Err(e) => Err(self.err(Access::Read, what, e)),
         }
     }
 
@@ -85,7 +86,7 @@ impl Inner {
         match self.store.head(path).await {
             Ok(meta) => Ok(Some(meta)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.err(Io::Read, what, e)),
+            Err(e) => Err(self.err(Access::Read, what, e)),
         }
     }
 
@@ -103,7 +104,7 @@ impl Inner {
     pub(crate) async fn put(&self, path: &Path, bytes: Bytes, what: &str) -> Result<PutResult> {
         self.put_raw(path, bytes, PutMode::Overwrite)
             .await
-            .map_err(|e| self.err(Io::Write, what, e))
+            .map_err(|e| self.err(Access::Write, what, e))
     }
 
     /// Unconditional PUTs of empty objects, `concurrency` at a time.
@@ -126,7 +127,7 @@ impl Inner {
         while let Some(r) = out.next().await {
             match r {
                 Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.err(Io::Write, what, e)),
+                Err(e) => return Err(self.err(Access::Write, what, e)),
             }
         }
         Ok(())

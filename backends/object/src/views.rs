@@ -38,11 +38,11 @@ use pinvault_core::{Cid, Error, Expiry, MigrationReport, PeerId, Pin, Placement,
 use prost::Message;
 
 use crate::clock::{sequence_of, time_of_sequence};
-use crate::error::Io;
 use crate::layout::{self, Layout, PlacementRecord, FORMAT_VERSION};
 use crate::listing;
 use crate::pins::Stored;
 use crate::store::Inner;
+use pinvault_core::error::Access;
 
 /// What [`crate::ObjectBackend::repair_views`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,7 +97,7 @@ impl Inner {
         let dir = self.layout.peer_dir(peer);
         let rows = listing::all(&*self.store, &dir)
             .await
-            .map_err(|e| self.err(Io::Read, &format!("view of peer {peer}"), e))?;
+            .map_err(|e| self.err(Access::Read, &format!("view of peer {peer}"), e))?;
         let mut by_cid: BTreeMap<Vec<u8>, (Cid, Vec<Row>)> = BTreeMap::new();
         for meta in rows {
             let (cid, write_id) = self.layout.parse_peer_row(&meta.location)?;
@@ -139,7 +139,7 @@ impl Inner {
         let last_bucket = expiry_bucket(before);
         let buckets = listing::children(&*self.store, &self.layout.expiry_dir())
             .await
-            .map_err(|e| self.err(Io::Read, "expiry queue", e))?;
+            .map_err(|e| self.err(Access::Read, "expiry queue", e))?;
         let mut rows = Vec::new();
         for dir in buckets {
             match self.layout.parse_expiry_bucket(&dir) {
@@ -148,7 +148,7 @@ impl Inner {
             }
             let listed = listing::all(&*self.store, &dir)
                 .await
-                .map_err(|e| self.err(Io::Read, "expiry queue", e))?;
+                .map_err(|e| self.err(Access::Read, "expiry queue", e))?;
             for meta in listed {
                 let row = self.layout.parse_expiry_row(&meta.location)?;
                 if row.at < before {
@@ -232,7 +232,7 @@ impl Inner {
         let views_dir = self.layout.root().clone().join("views");
         let existing: HashSet<String> = listing::all(&*self.store, &views_dir)
             .await
-            .map_err(|e| self.err(Io::Read, "views", e))?
+            .map_err(|e| self.err(Access::Read, "views", e))?
             .into_iter()
             .map(|m| m.location.to_string())
             .collect();
@@ -247,7 +247,7 @@ impl Inner {
                 self.ordered_listing,
             )
             .await
-            .map_err(|e| self.err(Io::Read, "pins", e))?;
+            .map_err(|e| self.err(Access::Read, "pins", e))?;
             let Some(last) = page.last() else { break };
             after = Some(last.location.clone());
             let cids = page

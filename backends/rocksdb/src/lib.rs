@@ -230,10 +230,11 @@ fn open_error(path: &Path, e: rocksdb::Error, expected_existing: bool) -> Error 
         | ErrorKind::TryAgain
         | ErrorKind::TimedOut
         | ErrorKind::Incomplete
-        | ErrorKind::ShutdownInProgress => Error::Unavailable {
-            reason: format!("opening RocksDB database {}: {text}", path.display()),
-            outcome_unknown: false,
-        },
+        | ErrorKind::ShutdownInProgress => Error::unavailable_from(
+            format!("opening RocksDB database {}: {text}", path.display()),
+            false,
+            e,
+        ),
         _ => engine_error(path, e),
     }
 }
@@ -392,14 +393,14 @@ impl RocksEngine {
                     return Err(open_error(&path, e, true))
                 }
                 Ok(_) | Err(_) if attempt >= READ_ONLY_ATTEMPTS => {
-                    return Err(Error::Unavailable {
-                        reason: format!(
+                    return Err(Error::unavailable(
+                        format!(
                             "RocksDB store {}: its MANIFEST changed during each of \
                              {READ_ONLY_ATTEMPTS} read-only opens (a writer is busy flushing)",
                             path.display()
                         ),
-                        outcome_unknown: false,
-                    })
+                        false,
+                    ))
                 }
                 _ => std::thread::sleep(Duration::from_millis(20 * attempt)),
             }
@@ -431,7 +432,10 @@ impl RocksEngine {
         &self.path
     }
 
-    /// The raw database, for benches and tools.
+    /// The raw database.
+    // Hidden: not API (writing around the engine breaks its promises); public because the
+    // benches' raw-RocksDB baseline and this crate's integration tests read it directly.
+    #[doc(hidden)]
     pub fn db(&self) -> &DB {
         &self.db
     }

@@ -195,10 +195,9 @@ pub async fn open_with_session(
     config.validate()?;
     schema::migrate(&session, &config, schema::CURRENT_VERSION).await?;
     let st = Stmts::prepare(&session, &config.keyspace, &config).await?;
-    session
-        .execute_unpaged(&st.seq_init, ())
-        .await
-        .map_err(|e| errors::map_exec(e, "init commit_sequence", errors::Kind::Write))?;
+    session.execute_unpaged(&st.seq_init, ()).await.map_err(|e| {
+        errors::map_exec(e, "init commit_sequence", pinvault_core::error::Access::Write)
+    })?;
     Ok(ScyllaBackend {
         inner: Arc::new(Inner {
             session,

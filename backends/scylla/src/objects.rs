@@ -18,11 +18,12 @@ use scylla::statement::batch::{Batch as CqlBatch, BatchType};
 use scylla::value::CqlValue;
 use tracing::Instrument;
 
-use crate::errors::{map_exec, map_other, Kind};
+use crate::errors::{map_exec, map_other};
 use crate::{
     lwt, observe, rows, ScyllaBackend, CHUNK_BYTES, FINALIZE_COMMITTED, FINALIZE_PREPARED,
 };
 use crate::{STAGE_RECORDED, STAGE_WRITTEN};
+use pinvault_core::error::Access;
 
 /// The reserved object name a set's manifest is staged under (names starting with `_pinvault`
 /// are refused for callers, so it never collides).
@@ -63,7 +64,7 @@ impl ScyllaBackend {
             )
             .await
             .map(|_| ())
-            .map_err(|e| map_exec(e, "stage", Kind::Write))
+            .map_err(|e| map_exec(e, "stage", Access::Write))
         })
         .await?;
         if crash_points {
@@ -83,7 +84,7 @@ impl ScyllaBackend {
                     s.execute_unpaged(&st.chunk_insert, (stage_id, i, &data))
                         .await
                         .map(|_| ())
-                        .map_err(|e| map_exec(e, "stage chunk", Kind::Write))
+                        .map_err(|e| map_exec(e, "stage chunk", Access::Write))
                 })
                 .await
             }
@@ -104,7 +105,7 @@ impl ScyllaBackend {
                     .session
                     .execute_unpaged(&self.inner.st.set_get, (set,))
                     .await
-                    .map_err(|e| map_exec(e, "read set", Kind::Read))
+                    .map_err(|e| map_exec(e, "read set", Access::Read))
             })
             .await?
             .into_rows_result()
@@ -166,7 +167,7 @@ impl ScyllaBackend {
         let r = s
             .execute_unpaged(&st.staged_abort, (set, stage_id))
             .await
-            .map_err(|e| map_exec(e, "abort", Kind::Write))?;
+            .map_err(|e| map_exec(e, "abort", Access::Write))?;
         let applied = lwt::outcome(r, "abort")?.applied;
         if applied {
             self.delete_staged(set, stage_id).await?;
@@ -179,10 +180,10 @@ impl ScyllaBackend {
         let s = &self.inner.session;
         s.execute_unpaged(&st.chunk_delete, (stage_id,))
             .await
-            .map_err(|e| map_exec(e, "delete chunks", Kind::Write))?;
+            .map_err(|e| map_exec(e, "delete chunks", Access::Write))?;
         s.execute_unpaged(&st.staged_delete, (set, stage_id))
             .await
-            .map_err(|e| map_exec(e, "delete staged", Kind::Write))?;
+            .map_err(|e| map_exec(e, "delete staged", Access::Write))?;
         Ok(())
     }
 
@@ -199,7 +200,7 @@ impl ScyllaBackend {
         let rows = s
             .execute_unpaged(&st.set_partition, (set.as_str(),))
             .await
-            .map_err(|e| map_exec(e, "read set", Kind::Read))?
+            .map_err(|e| map_exec(e, "read set", Access::Read))?
             .into_rows_result()
             .map_err(|e| map_other(e, "read set"))?;
         type PartRow =
@@ -237,7 +238,7 @@ impl ScyllaBackend {
                 (format!("{set}/{}", o.name), set.as_str(), o.name.as_str()),
             )
             .await
-            .map_err(|e| map_exec(e, "index", Kind::Write))
+            .map_err(|e| map_exec(e, "index", Access::Write))
         }))
         .await?;
         self.inner.faults.hit(FINALIZE_PREPARED)?;
@@ -279,8 +280,8 @@ impl ScyllaBackend {
         batch.set_serial_consistency(Some(self.inner.config.serial_consistency));
         let applied = match s.batch(&batch, &values).await {
             Ok(r) => lwt::outcome(r, "finalize")?.applied,
-            Err(e) => match map_exec(e, "finalize", Kind::Write) {
-                Error::Unavailable { outcome_unknown: true, reason } => {
+            Err(e) => match map_exec(e, "finalize", Access::Write) {
+                Error::Unavailable { outcome_unknown: true, reason, source } => {
                     // Resolve by a SERIAL read of the set record: set records are never
                     // removed, so another version there means ours lost.
                     let mut p = st.set_get.clone();
@@ -288,7 +289,7 @@ impl ScyllaBackend {
                     let rows = s
                         .execute_unpaged(&p, (set.as_str(),))
                         .await
-                        .map_err(|e| map_exec(e, "finalize read-back", Kind::Read))?
+                        .map_err(|e| map_exec(e, "finalize read-back", Access::Read))?
                         .into_rows_result()
                         .map_err(|e| map_other(e, "finalize read-back"))?;
                     let found = rows
@@ -297,7 +298,13 @@ impl ScyllaBackend {
                     match found.and_then(|r| r.0) {
                         Some(v) if v == version.as_bytes() => true,
                         Some(_) => false,
-                        None => return Err(Error::Unavailable { reason, outcome_unknown: true }),
+                        None => {
+                            return Err(Error::Unavailable {
+                                reason,
+                                outcome_unknown: true,
+                                source,
+                            })
+                        }
                     }
                 }
                 other => return Err(other),

@@ -21,9 +21,10 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlValue;
 use tracing::Instrument;
 
-use crate::errors::{map_exec, map_other, Kind, BACKEND};
+use crate::errors::{map_exec, map_other, BACKEND};
 use crate::lwt::{self, Resolution};
 use crate::{observe, rows, schema, ScyllaBackend, COMMIT_APPLIED, COMMIT_PREPARED};
+use pinvault_core::error::Access;
 
 /// The partition of a CID: the first two bytes of its multihash digest.
 pub(crate) fn mh_prefix(cid: &Cid) -> i32 {
@@ -98,7 +99,7 @@ impl ScyllaBackend {
                 } else {
                     session.execute_unpaged(&st.pin_get, &key).await
                 };
-                r.map_err(|e| map_exec(e, "read pin", Kind::Read))
+                r.map_err(|e| map_exec(e, "read pin", Access::Read))
             })
             .await?;
         let rows = result.into_rows_result().map_err(|e| map_other(e, "read pin"))?;
@@ -110,8 +111,9 @@ impl ScyllaBackend {
         Ok(Some(Stored { pin, version, actual: actual.unwrap_or_default() }))
     }
 
-    /// The version a SERIAL read finds (completes in-flight Paxos rounds). Public for tests of
-    /// the outcome-unknown path.
+    /// The version a SERIAL read finds (completes in-flight Paxos rounds).
+    // Hidden: test-only; public because the outcome-unknown tests (tests/lwt_paths.rs) use it.
+    #[doc(hidden)]
     pub async fn serial_version(&self, cid: &Cid) -> Result<Option<Version>> {
         Ok(self.read_pin(cid, true).await?.map(|s| s.version))
     }
@@ -134,7 +136,7 @@ impl ScyllaBackend {
                     }
                 }
             }
-            .map_err(|e| map_exec(e, "write view", Kind::Write))
+            .map_err(|e| map_exec(e, "write view", Access::Write))
         });
         futures::future::try_join_all(futs).await.map(|_| ())
     }
@@ -152,7 +154,7 @@ impl ScyllaBackend {
                 }
             }
             .map(|_| ())
-            .map_err(|e| map_exec(e, "delete view", Kind::Write))
+            .map_err(|e| map_exec(e, "delete view", Access::Write))
         });
         futures::future::try_join_all(futs).await.map(|_| ())
     }
@@ -180,7 +182,7 @@ impl ScyllaBackend {
                     }
                 }
                 Err(e) => {
-                    let e = map_exec(e, "commit sequence", Kind::Write);
+                    let e = map_exec(e, "commit sequence", Access::Write);
                     if !e.is_retryable() {
                         return Err(e);
                     }
@@ -191,10 +193,7 @@ impl ScyllaBackend {
                 }
             }
         }
-        Err(Error::Unavailable {
-            reason: "commit sequence: too much contention".into(),
-            outcome_unknown: false,
-        })
+        Err(Error::unavailable("commit sequence: too much contention", false))
     }
 
     async fn refresh_sequence(&self) -> Result<()> {
@@ -205,7 +204,7 @@ impl ScyllaBackend {
             .session
             .execute_unpaged(&p, ())
             .await
-            .map_err(|e| map_exec(e, "read commit sequence", Kind::Read))?
+            .map_err(|e| map_exec(e, "read commit sequence", Access::Read))?
             .into_rows_result()
             .map_err(|e| map_other(e, "read commit sequence"))?;
         if let Some((Some(seq),)) =
@@ -231,7 +230,7 @@ impl ScyllaBackend {
                         s.execute_unpaged(&st.pin_update_any, (&rec, &nv, pfx, &key))
                             .await
                             .map(|_| ())
-                            .map_err(|e| map_exec(e, "put", Kind::Write))
+                            .map_err(|e| map_exec(e, "put", Access::Write))
                     })
                     .await;
             }
@@ -241,7 +240,7 @@ impl ScyllaBackend {
                         s.execute_unpaged(&st.pin_delete_any, (pfx, &key))
                             .await
                             .map(|_| ())
-                            .map_err(|e| map_exec(e, "remove", Kind::Write))
+                            .map_err(|e| map_exec(e, "remove", Access::Write))
                     })
                     .await;
             }
@@ -275,8 +274,8 @@ impl ScyllaBackend {
                     Err(conflict(op, 0, o.current_version))
                 }
             }
-            Err(e) => match map_exec(e, "conditional write", Kind::Write) {
-                Error::Unavailable { outcome_unknown: true, reason } => {
+            Err(e) => match map_exec(e, "conditional write", Access::Write) {
+                Error::Unavailable { outcome_unknown: true, reason, source } => {
                     metrics::counter!("pinvault_scylla_lwt_unknown_total").increment(1);
                     let current = self.serial_version(cid).await?;
                     match lwt::resolve(new_version, op.precondition(), current.as_ref()) {
@@ -284,9 +283,10 @@ impl ScyllaBackend {
                         Resolution::NotApplied => Err(Error::Unavailable {
                             reason: format!("{reason} (not applied, per a SERIAL read)"),
                             outcome_unknown: false,
+                            source,
                         }),
                         Resolution::Unknown => {
-                            Err(Error::Unavailable { reason, outcome_unknown: true })
+                            Err(Error::Unavailable { reason, outcome_unknown: true, source })
                         }
                     }
                 }
@@ -326,7 +326,7 @@ impl ScyllaBackend {
                 .batch(&batch, &values)
                 .await
                 .map(|_| ())
-                .map_err(|e| map_exec(e, "logged batch", Kind::Write))
+                .map_err(|e| map_exec(e, "logged batch", Access::Write))
         })
         .await
     }
@@ -571,7 +571,7 @@ impl PinState for ScyllaBackend {
                 .session
                 .execute_unpaged(&self.inner.st.pin_set_actual, (&peers, mh_prefix(cid), &key))
                 .await
-                .map_err(|e| map_exec(e, "record_placement", Kind::Write))?;
+                .map_err(|e| map_exec(e, "record_placement", Access::Write))?;
             if lwt::outcome(result, "record_placement")?.applied {
                 Ok(())
             } else {

@@ -18,9 +18,10 @@ use pinvault_core::pin::cid_from_bytes;
 use pinvault_core::{Error, PeerId, Result};
 use scylla::statement::prepared::PreparedStatement;
 
-use crate::errors::{map_exec, map_other, Kind};
+use crate::errors::{map_exec, map_other};
 use crate::pins::Stored;
 use crate::{observe, ScyllaBackend};
+use pinvault_core::error::Access;
 
 /// How old a stray view row must be before [`ScyllaBackend::repair_views`] deletes it: longer
 /// than any write's window between its write-ahead rows and its commit (request timeouts and
@@ -160,7 +161,7 @@ impl ScyllaBackend {
             .session
             .execute_unpaged(stmt, key)
             .await
-            .map_err(|e| map_exec(e, what, Kind::Read))?
+            .map_err(|e| map_exec(e, what, Access::Read))?
             .into_rows_result()
             .map_err(|e| map_other(e, what))?;
         Ok(rows.rows_num() > 0)
@@ -177,6 +178,6 @@ impl ScyllaBackend {
             .execute_unpaged(stmt, values)
             .await
             .map(|_| ())
-            .map_err(|e| map_exec(e, what, Kind::Write))
+            .map_err(|e| map_exec(e, what, Access::Write))
     }
 }

@@ -19,7 +19,8 @@ use scylla::value::CqlValue;
 use sha2::{Digest, Sha256};
 
 use crate::config::ScyllaConfig;
-use crate::errors::{map_exec, map_other, Kind, BACKEND};
+use crate::errors::{map_exec, map_other, BACKEND};
+use pinvault_core::error::Access;
 
 /// One numbered migration file of `schema/migrations/`.
 #[derive(Clone, Copy, Debug)]
@@ -97,7 +98,7 @@ async fn run(session: &Session, cql: String, what: &str) -> Result<()> {
         match session.query_unpaged(stmt.clone(), ()).await {
             Ok(_) => return Ok(()),
             Err(e) => {
-                let e = map_exec(e, what, Kind::Write);
+                let e = map_exec(e, what, Access::Write);
                 if e.is_retryable() && attempt < 3 {
                     attempt += 1;
                     tracing::warn!(error = %e, attempt, "scylla: schema statement retried");
@@ -115,7 +116,7 @@ pub async fn stored_version(session: &Session, keyspace: &str) -> Result<i32> {
     let rows = session
         .query_unpaged(format!("SELECT version FROM {keyspace}.schema_version WHERE id = 0"), ())
         .await
-        .map_err(|e| map_exec(e, "read schema_version", Kind::Read))?
+        .map_err(|e| map_exec(e, "read schema_version", Access::Read))?
         .into_rows_result()
         .map_err(|e| map_other(e, "read schema_version"))?;
     let row =
@@ -176,7 +177,7 @@ pub async fn migrate(session: &Session, config: &ScyllaConfig, target: i32) -> R
         session
             .query_unpaged(cql, values)
             .await
-            .map_err(|e| map_exec(e, "advance schema_version", Kind::Write))?;
+            .map_err(|e| map_exec(e, "advance schema_version", Access::Write))?;
         now = stored_version(session, ks).await?;
         if now > CURRENT_VERSION {
             return Err(Error::unsupported(
@@ -210,7 +211,7 @@ async fn record_history(session: &Session, ks: &str, now: i32) -> Result<()> {
                 (m.version, m.name, m.checksum().to_vec(), applied_at),
             )
             .await
-            .map_err(|e| map_exec(e, "record schema_migrations", Kind::Write))?;
+            .map_err(|e| map_exec(e, "record schema_migrations", Access::Write))?;
     }
     Ok(())
 }
@@ -220,7 +221,7 @@ pub async fn history(session: &Session, ks: &str) -> Result<Vec<(i32, Vec<u8>)>>
     let rows = session
         .query_unpaged(format!("SELECT version, sha256 FROM {ks}.schema_migrations"), ())
         .await
-        .map_err(|e| map_exec(e, "read schema_migrations", Kind::Read))?
+        .map_err(|e| map_exec(e, "read schema_migrations", Access::Read))?
         .into_rows_result()
         .map_err(|e| map_other(e, "read schema_migrations"))?;
     let mut out = Vec::new();

@@ -166,10 +166,11 @@ impl SledEngine {
                     Err(engine_error(&path, sled::Error::Io(e)))
                 }
                 Err(e @ sled::Error::Corruption { .. }) => Err(engine_error(&path, e)),
-                Err(e) => Err(Error::Unavailable {
-                    reason: format!("opening sled database {}: {e}", path.display()),
-                    outcome_unknown: false,
-                }),
+                Err(e) => Err(Error::unavailable_from(
+                    format!("opening sled database {}: {e}", path.display()),
+                    false,
+                    e,
+                )),
             }
         })?;
         let trees = Table::ALL

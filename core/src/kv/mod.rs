@@ -27,11 +27,16 @@
 //!   remove never repeats a version.
 //! * **Views.** The by-peer and expiry rows are written in the same engine write as the pin,
 //!   from the old record read under the lock.
-//! * **Formats.** See [`layout`] for the key layout, format 2, and what `migrate` converts.
+//! * **Formats.** `kv/layout.rs` (not public API) holds the key layout, format 2, and what
+//!   `migrate` converts.
 
 mod backend;
 mod btree;
 mod engine;
+// The stored format is not API, but it is public for the code outside core that must read or
+// write the exact stored rows: the benches' raw RocksDB/sled writers, the fuzz targets and the
+// format-migration check in pinvault-conformance.
+#[doc(hidden)]
 pub mod layout;
 pub mod locks;
 mod store;

@@ -1,5 +1,6 @@
 //! The comparison workload of `pinvault bench` (and of the planned comparison with
-//! ipfs-cluster's Go state store): on an empty store, import `pins` pins in batches, list them
+//! ipfs-cluster's Go state store), kept beside its only user rather than in the library's API:
+//! on an empty store, import `pins` pins in batches, list them
 //! all, then `ops` random gets, `ops` updates and `ops` removes, each phase timed. The same
 //! pins, order and random choices for every backend (a fixed seed), so backends compare on the
 //! same work.
@@ -11,11 +12,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use futures::TryStreamExt;
-use multihash::Multihash;
-use sha2::{Digest, Sha256};
-
-use crate::transfer::Progress;
-use crate::{Batch, Cid, Error, PeerId, Pin, PinState, Precondition, Result};
+use pinvault::publish::sha256;
+use pinvault::transfer::Progress;
+use pinvault::{Batch, Cid, Error, PeerId, Pin, PinState, Precondition, Result};
 
 /// What to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,18 +45,21 @@ impl Phase {
     }
 }
 
+/// The sha2-256 multihash of `bytes`: code `0x12`, length 32, the digest.
+fn sha2_256_multihash(bytes: &[u8]) -> Vec<u8> {
+    [&[0x12, 32][..], &sha256(bytes)].concat()
+}
+
 /// The `n`th workload pin (deterministic).
 pub fn pin(n: u64) -> Pin {
-    let digest: [u8; 32] = Sha256::digest(n.to_be_bytes()).into();
-    let mh = Multihash::<64>::wrap(0x12, &digest).unwrap_or_default();
-    let mut pin = Pin::new(Cid::new_v1(0x70, mh));
+    // CIDv1 (`0x01`), dag-pb (`0x70`), then the multihash.
+    let cid = [&[0x01, 0x70][..], &sha2_256_multihash(&n.to_be_bytes())].concat();
+    let mut pin = Pin::new(Cid::try_from(cid).expect("a CIDv1 of a sha2-256 multihash"));
     for k in 0..=(n % 3) {
-        let peer: [u8; 32] = Sha256::digest([b'p', ((n + k * 5) % 16) as u8]).into();
-        if let Ok(mh) = Multihash::<64>::wrap(0x12, &peer) {
-            if let Ok(peer) = PeerId::from_bytes(&mh.to_bytes()) {
-                if !pin.allocations.contains(&peer) {
-                    pin.allocations.push(peer);
-                }
+        let peer = sha2_256_multihash(&[b'p', ((n + k * 5) % 16) as u8]);
+        if let Ok(peer) = PeerId::from_bytes(&peer) {
+            if !pin.allocations.contains(&peer) {
+                pin.allocations.push(peer);
             }
         }
     }
@@ -161,8 +163,8 @@ fn gcd(a: u64, b: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryBackend;
-    use crate::transfer::NoProgress;
+    use pinvault::memory::MemoryBackend;
+    use pinvault::transfer::NoProgress;
 
     #[tokio::test]
     async fn the_workload_runs_and_leaves_pins_minus_removes() {
@@ -175,6 +177,11 @@ mod tests {
         assert_eq!(left, 380, "removes hit distinct pins");
         assert!(pin(3).allocations.len() == 1 && pin(5).allocations.len() == 3);
         assert_eq!(pin(7), pin(7));
+        // The pins the workload has always used (when it built them with `multihash`).
+        assert_eq!(
+            pin(0).cid.to_string(),
+            "bafybeifpkvyplimbbn5ppdfpjpdquzqpbx2r4qv27eou3znsgkg6b2b57q"
+        );
         let bad = WorkloadSpec { pins: 10, ops: 11, batch_size: 1 };
         assert!(run(&MemoryBackend::new(), &bad, &NoProgress).await.is_err());
     }
