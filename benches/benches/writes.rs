@@ -8,9 +8,10 @@
 //!   decode the stored record, check its version, then one write deleting the old view rows and
 //!   writing the new ones, the record and the sequence row.
 //!
-//! Each runs three ways: `framework` (the async `PinState` on a tokio multi-thread runtime,
-//! which hops to the blocking pool), `kvstore` (the framework's synchronous `KvStore`, to show
-//! what the hop costs) and `raw`. Durability is in the group name: `rocksdb-sync`
+//! Each runs four ways: `checked` (the async `PinState` behind the checking layer, as
+//! `pinvault::open` serves it), `framework` (the same without the layer; both on a tokio
+//! multi-thread runtime, hopping to the blocking pool), `kvstore` (the framework's synchronous
+//! `KvStore`, to show what the hop costs) and `raw`. Durability is in the group name: `rocksdb-sync`
 //! (`DirOptions::default()`, every write fsynced), `rocksdb-nosync` (to expose the CPU cost
 //! that an fsync hides) and `sled-durable` (`DirOptions::default()`, `Db::flush` after every
 //! write, on both sides).
@@ -23,7 +24,7 @@ use pinvault_benches::fixtures::{self, pin};
 use pinvault_benches::raw_rocks::{self, RawRocks};
 use pinvault_benches::raw_sled::RawSled;
 use pinvault_core::kv::{layout, KvBackend, KvEngine};
-use pinvault_core::{Batch, PinState, Precondition, Version};
+use pinvault_core::{Batch, Checked, PinState, Precondition, Version};
 use pinvault_rocksdb::DirOptions;
 use rocksdb::WriteBatch;
 use sled::transaction::ConflictableTransactionError;
@@ -35,12 +36,24 @@ fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     g
 }
 
-/// `put/framework` and `put/kvstore`: new CIDs, `Precondition::Any`.
+/// `put/checked`, `put/framework` and `put/kvstore`: new CIDs, `Precondition::Any`.
 fn framework_put<E: KvEngine>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     rt: &Runtime,
     backend: &KvBackend<E>,
 ) {
+    let checked = Checked::new(backend.clone());
+    let mut n = 0u64;
+    g.bench_function("checked", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                pin("put-checked", n)
+            },
+            |pin| rt.block_on(checked.put(pin, Precondition::Any)).expect("checked put"),
+            BatchSize::SmallInput,
+        )
+    });
     let mut n = 0u64;
     g.bench_function("framework", |b| {
         b.iter_batched(
@@ -65,13 +78,28 @@ fn framework_put<E: KvEngine>(
     });
 }
 
-/// `cput/framework` and `cput/kvstore`: one pin replaced again and again, each time
-/// conditional on the version the previous write returned.
+/// `cput/checked`, `cput/framework` and `cput/kvstore`: one pin replaced again and again, each
+/// time conditional on the version the previous write returned.
 fn framework_cput<E: KvEngine>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     rt: &Runtime,
     backend: &KvBackend<E>,
 ) {
+    let checked = Checked::new(backend.clone());
+    let pin = fixtures::pin("cput-checked", 0);
+    let mut current =
+        rt.block_on(checked.put(pin.clone(), Precondition::Any)).expect("checked initial put");
+    g.bench_function("checked", |b| {
+        b.iter_batched(
+            || pin.clone(),
+            |p| {
+                current = rt
+                    .block_on(checked.put(p, Precondition::Version(current.clone())))
+                    .expect("checked conditional put");
+            },
+            BatchSize::SmallInput,
+        )
+    });
     let pin = fixtures::pin("cput-framework", 0);
     let mut current =
         rt.block_on(backend.put(pin.clone(), Precondition::Any)).expect("framework initial put");
