@@ -130,6 +130,9 @@ impl fmt::Debug for ScyllaConfig {
 }
 
 /// The message tests print when the test server's environment is missing.
+// Public for this crate's tests and benches (tests/common, tests/auth_tls.rs,
+// tests/linearizability.rs, benches/scylla.rs); not API.
+#[doc(hidden)]
 pub const ENV_HINT: &str = "run testenv/pvenv up and source its env file";
 
 impl ScyllaConfig {
@@ -209,6 +212,8 @@ impl ScyllaConfig {
         }
     }
 
+    // Public for this crate's tests and benches; not API.
+    #[doc(hidden)]
     /// From the test environment (`testenv/pvenv env`): `PINVAULT_CASSANDRA_CONTACT_POINTS`,
     /// `PINVAULT_CASSANDRA_USER`, `PINVAULT_CASSANDRA_PASSWORD`, and
     /// `PINVAULT_CASSANDRA_CA_CERT` (used only when `tls` is asked for by the caller). Fails with
@@ -229,6 +234,8 @@ impl ScyllaConfig {
         Ok(config)
     }
 
+    // Public for this crate's tests; not API.
+    #[doc(hidden)]
     /// The CA file of the test environment (`PINVAULT_CASSANDRA_CA_CERT`).
     pub fn env_ca_cert() -> Result<std::path::PathBuf> {
         std::env::var("PINVAULT_CASSANDRA_CA_CERT")
