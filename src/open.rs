@@ -280,6 +280,7 @@ pub async fn open_with_lock_wait(
 /// removes in a quarantine file and reports what it did. Waits up to `lock_wait` for a
 /// process holding the store (a `lock_timeout` in the URL wins). Other backends:
 /// [`Error::Unsupported`].
+#[cfg_attr(not(any(feature = "fs", feature = "rocksdb")), allow(unused_variables))]
 pub async fn repair(url: &str, lock_wait: Option<Duration>) -> Result<pinvault_core::RepairReport> {
     let (entry, url) = resolve_with_lock_wait(url, lock_wait)?;
     if entry.opener.is_none() {
