@@ -313,8 +313,7 @@ fn parse_directory(
     form: UrlForm,
     options: &mut BTreeMap<String, String>,
 ) -> Result<Location> {
-    let parsed = parse_url(url)?;
-    collect_options(url, parsed.query_pairs(), options)?;
+    let parsed = parse_with_options(url, options)?;
     if parsed.cannot_be_a_base() || parsed.has_host() && parsed.host_str() != Some("") {
         return Err(wrong_shape(url, form, "it needs an absolute path after three slashes"));
     }
@@ -325,6 +324,13 @@ fn parse_directory(
         return Err(wrong_shape(url, form, "it needs a directory, not the filesystem root"));
     }
     Ok(Location::Directory(path))
+}
+
+/// Parses `url`, its query parameters into `options`.
+fn parse_with_options(url: &str, options: &mut BTreeMap<String, String>) -> Result<url::Url> {
+    let parsed = parse_url(url)?;
+    collect_options(url, parsed.query_pairs(), options)?;
+    Ok(parsed)
 }
 
 /// Query parameters into `options`, each key at most once.
@@ -346,8 +352,7 @@ fn parse_bucket(
     form: UrlForm,
     options: &mut BTreeMap<String, String>,
 ) -> Result<Location> {
-    let parsed = parse_url(url)?;
-    collect_options(url, parsed.query_pairs(), options)?;
+    let parsed = parse_with_options(url, options)?;
     let bucket = parsed.host_str().unwrap_or("");
     if bucket.is_empty() {
         return Err(wrong_shape(url, form, "it names no bucket"));

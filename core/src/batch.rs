@@ -122,9 +122,11 @@ impl Batch {
             }
             match op {
                 BatchOp::Put { pin, .. } => pin.validate().map_err(|e| match e {
-                    Error::InvalidInput { what, reason } => {
-                        Error::invalid(format!("batch op {i} ({what})"), reason)
-                    }
+                    Error::InvalidInput { what, reason, source } => Error::InvalidInput {
+                        what: format!("batch op {i} ({what})"),
+                        reason,
+                        source,
+                    },
                     other => other,
                 })?,
                 BatchOp::Remove { precondition: Precondition::Absent, cid } => {

@@ -53,21 +53,29 @@ pub enum Error {
     },
 
     /// The caller's input is invalid (bad CID, hostile name, oversized value, malformed import).
+    /// Build it with [`Error::invalid`], adding a parser's error with [`Error::with_source`].
     #[error("invalid {what}: {reason}")]
     InvalidInput {
         /// What was invalid, including a position when there is one (`"import line 7"`).
         what: String,
-        /// Why it was refused.
+        /// Why it was refused (it includes the text of `source`, if any).
         reason: String,
+        /// The parser's or decoder's own error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
 
     /// Stored data could not be decoded: the store holds something pinvault did not write.
+    /// Build it with [`Error::corrupt`], adding a decoder's error with [`Error::with_source`].
     #[error("corrupt data at {location}: {reason}")]
     Corrupt {
         /// Where the corrupt record is (a key, a file, an offset).
         location: String,
-        /// What is wrong with it.
+        /// What is wrong with it (it includes the text of `source`, if any).
         reason: String,
+        /// The decoder's or engine's own error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
 
     /// The backend could not be reached or did not answer in time. Retrying may succeed.
@@ -150,6 +158,23 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+}
+
+/// An I/O error at a path: its text is `<path>: <the OS error>`, and the OS error stays its
+/// [`std::error::Error::source`]. The cause of an [`Error::Backend`] built by [`Error::io_at`].
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct IoAt {
+    path: String,
+    #[source]
+    source: std::io::Error,
+}
+
+impl IoAt {
+    /// `source` at `path` (a path, or a description of a place in a store).
+    pub fn new(path: impl Into<String>, source: std::io::Error) -> Self {
+        IoAt { path: path.into(), source }
+    }
 }
 
 /// Whether a failed call could have changed the store: a backend's error mapping uses it to
@@ -279,7 +304,7 @@ impl Error {
 
     /// Shorthand for [`Error::InvalidInput`].
     pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::InvalidInput { what: what.into(), reason: reason.into() }
+        Error::InvalidInput { what: what.into(), reason: reason.into(), source: None }
     }
 
     /// Shorthand for [`Error::NotFound`].
@@ -289,7 +314,23 @@ impl Error {
 
     /// Shorthand for [`Error::Corrupt`].
     pub fn corrupt(location: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Corrupt { location: location.into(), reason: reason.into() }
+        Error::Corrupt { location: location.into(), reason: reason.into(), source: None }
+    }
+
+    /// Keeps `cause` as the [`std::error::Error::source`] of an [`Error::InvalidInput`],
+    /// [`Error::Corrupt`] or [`Error::Unavailable`] (whose text already says what it is);
+    /// other variants are returned as they are.
+    pub fn with_source(
+        mut self,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        match &mut self {
+            Error::InvalidInput { source, .. }
+            | Error::Corrupt { source, .. }
+            | Error::Unavailable { source, .. } => *source = Some(cause.into()),
+            _ => {}
+        }
+        self
     }
 
     /// Shorthand for [`Error::Unsupported`].
@@ -309,6 +350,13 @@ impl Error {
         }
     }
 
+    /// An I/O failure of `backend` at `path`: [`Error::Path`] when it is a [`PathProblem`],
+    /// else [`Error::Backend`] naming the path, with the OS error kept as a source ([`IoAt`]).
+    pub fn io_at(backend: &'static str, path: &std::path::Path, e: std::io::Error) -> Self {
+        Error::from_path_io(path, e)
+            .unwrap_or_else(|e| Error::backend(backend, IoAt::new(path.display().to_string(), e)))
+    }
+
     /// Shorthand for [`Error::Backend`].
     pub fn backend(
         backend: &'static str,
@@ -321,6 +369,36 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_and_decode_errors_keep_their_cause() {
+        use std::error::Error as _;
+        let bad_cid = crate::pin::parse_cid("not-a-cid").unwrap_err();
+        assert!(matches!(bad_cid, Error::InvalidInput { .. }), "{bad_cid}");
+        let cause = bad_cid.source().expect("the CID parser's error is kept");
+        assert!(cause.downcast_ref::<cid::Error>().is_some(), "{cause:?}");
+
+        let garbage = [crate::kv::layout::PIN_RECORD_TAG, 0xff, 0xff, 0xff];
+        let corrupt =
+            crate::kv::layout::decode_pin(b"k", &garbage).expect_err("garbage does not decode");
+        assert!(matches!(corrupt, Error::Corrupt { .. }), "{corrupt}");
+        assert!(corrupt.source().is_some(), "the decoder's error is kept: {corrupt:?}");
+
+        let io = std::io::Error::new(std::io::ErrorKind::Other, "disk on fire");
+        let at = Error::io_at("fs", std::path::Path::new("/srv/pins/pins.log"), io);
+        assert_eq!(at.to_string(), "fs backend error: /srv/pins/pins.log: disk on fire");
+        let first = at.source().expect("the path error is kept");
+        let second = first.source().expect("the OS error is kept");
+        let chain = [first.to_string(), second.to_string()];
+        assert_eq!(chain, ["/srv/pins/pins.log: disk on fire", "disk on fire"]);
+
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert!(matches!(
+            Error::io_at("fs", std::path::Path::new("/srv"), denied),
+            Error::Path { problem: PathProblem::PermissionDenied, .. }
+        ));
+        assert!(Error::not_found("x").with_source(std::io::Error::other("y")).source().is_none());
+    }
 
     #[test]
     fn only_unavailable_is_retryable() {

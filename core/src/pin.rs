@@ -172,8 +172,9 @@ pub struct PeerId(Multihash<64>);
 impl PeerId {
     /// Parses the binary form (a multihash).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let mh = Multihash::<64>::from_bytes(bytes)
-            .map_err(|e| Error::invalid("peer id", format!("not a multihash: {e}")))?;
+        let mh = Multihash::<64>::from_bytes(bytes).map_err(|e| {
+            Error::invalid("peer id", format!("not a multihash: {e}")).with_source(e)
+        })?;
         if mh.code() != 0x00 && mh.code() != 0x12 {
             return Err(Error::invalid(
                 "peer id",
@@ -209,9 +210,9 @@ impl FromStr for PeerId {
     /// `peer.Decode`.
     fn from_str(s: &str) -> Result<Self> {
         if s.starts_with("Qm") || s.starts_with('1') {
-            let bytes = bs58::decode(s)
-                .into_vec()
-                .map_err(|e| Error::invalid("peer id", format!("{s:?} is not base58: {e}")))?;
+            let bytes = bs58::decode(s).into_vec().map_err(|e| {
+                Error::invalid("peer id", format!("{s:?} is not base58: {e}")).with_source(e)
+            })?;
             return PeerId::from_bytes(&bytes);
         }
         let cid = Cid::try_from(s).map_err(|e| {
@@ -320,7 +321,7 @@ impl Pin {
 
 /// Parses a CID from text (CIDv0 base58 `Qm...` or multibase CIDv1), as a typed error.
 pub fn parse_cid(s: &str) -> Result<Cid> {
-    Cid::try_from(s.trim()).map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")))
+    Cid::try_from(s.trim()).map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")).with_source(e))
 }
 
 /// Parses a CID from its binary form, rejecting trailing bytes.

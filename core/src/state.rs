@@ -62,7 +62,7 @@ impl Cursor {
     pub fn from_hex(s: &str) -> Result<Self> {
         hex::decode(s)
             .map(Cursor)
-            .map_err(|e| Error::invalid("cursor", format!("{s:?} is not hex: {e}")))
+            .map_err(|e| Error::invalid("cursor", format!("{s:?} is not hex: {e}")).with_source(e))
     }
 }
 

@@ -393,7 +393,7 @@ pub fn read_marker(dir: &Path) -> Result<Option<Marker>> {
         .map_err(|e| io_error(&path, "store_dir", e))?;
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|e| Error::corrupt(location, format!("not a store marker: {e}")))
+        .map_err(|e| Error::corrupt(location, format!("not a store marker: {e}")).with_source(e))
 }
 
 enum Contents {
@@ -475,9 +475,7 @@ fn list(names: &[&String]) -> String {
 /// An I/O failure at `path`: [`Error::Path`] for a [`PathProblem`], else a backend error
 /// naming the path.
 fn io_error(path: &Path, backend: &'static str, e: io::Error) -> Error {
-    Error::from_path_io(path, e).unwrap_or_else(|e| {
-        Error::backend(backend, io::Error::new(e.kind(), format!("{}: {e}", path.display())))
-    })
+    Error::io_at(backend, path, e)
 }
 
 /// Creates `dir` (and missing parents) and fsyncs the parent that names it.

@@ -35,8 +35,9 @@ impl Version {
 
     /// Parses the hexadecimal form printed by `Display`.
     pub fn parse_hex(s: &str) -> crate::Result<Self> {
-        let bytes = hex::decode(s)
-            .map_err(|e| crate::Error::invalid("version", format!("{s:?} is not hex: {e}")))?;
+        let bytes = hex::decode(s).map_err(|e| {
+            crate::Error::invalid("version", format!("{s:?} is not hex: {e}")).with_source(e)
+        })?;
         if bytes.is_empty() {
             return Err(crate::Error::invalid("version", "empty version token"));
         }

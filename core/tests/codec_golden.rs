@@ -362,7 +362,7 @@ fn times_ipfs_cluster_cannot_export_are_refused() {
 
 fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Error>, needle: &str) {
     match result {
-        Err(Error::InvalidInput { what, reason }) => {
+        Err(Error::InvalidInput { what, reason, .. }) => {
             let text = format!("{what}: {reason}");
             assert!(text.contains(needle), "{text:?} does not mention {needle:?}");
         }

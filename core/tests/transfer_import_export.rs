@@ -84,7 +84,7 @@ impl Progress for Counting {
 
 fn reason_of(e: Error) -> (String, String) {
     match e {
-        Error::InvalidInput { what, reason } => (what, reason),
+        Error::InvalidInput { what, reason, .. } => (what, reason),
         other => panic!("expected InvalidInput, got {other:?}"),
     }
 }

@@ -142,7 +142,7 @@ impl ImportModel {
                 assert_eq!(summary.batches, self.batches, "summary.batches");
                 assert_eq!(summary.bytes, input_len as u64, "summary.bytes");
             }
-            (Err(Error::InvalidInput { what, reason }), Some((number, offset))) => {
+            (Err(Error::InvalidInput { what, reason, .. }), Some((number, offset))) => {
                 assert_eq!(*what, position(number, offset), "failing record ({reason})");
                 let committed = format!("; {} pins were committed by earlier batches", self.puts);
                 assert!(

@@ -215,8 +215,9 @@ fn build_pin(args: &AddArgs, now: DateTime<Utc>) -> Result<Pin, Error> {
 }
 
 fn parse_time(what: &str, text: &str) -> Result<DateTime<Utc>, Error> {
-    let at = DateTime::parse_from_rfc3339(text)
-        .map_err(|e| Error::invalid(what, format!("{text:?} is not an RFC 3339 time: {e}")))?;
+    let at = DateTime::parse_from_rfc3339(text).map_err(|e| {
+        Error::invalid(what, format!("{text:?} is not an RFC 3339 time: {e}")).with_source(e)
+    })?;
     Ok(at.with_timezone(&Utc))
 }
 

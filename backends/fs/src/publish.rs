@@ -418,8 +418,9 @@ impl Publish {
             return Ok(None);
         };
         let body = unseal(META_MAGIC, &bytes, &meta_at)?;
-        let record = StagedFile::decode(body)
-            .map_err(|e| Error::corrupt(&meta_at, format!("does not decode: {e}")))?;
+        let record = StagedFile::decode(body).map_err(|e| {
+            Error::corrupt(&meta_at, format!("does not decode: {e}")).with_source(e)
+        })?;
         Ok(Some((dir, record)))
     }
 
@@ -703,8 +704,9 @@ impl Publish {
         let bytes = root::read_regular(&dir, MANIFEST, &manifest_at, RECORD_LIMIT)?
             .ok_or_else(|| Error::corrupt(&manifest_at, "a published set without its manifest"))?;
         let body = unseal(MANIFEST_MAGIC, &bytes, &manifest_at)?;
-        let record = SetFile::decode(body)
-            .map_err(|e| Error::corrupt(&manifest_at, format!("does not decode: {e}")))?;
+        let record = SetFile::decode(body).map_err(|e| {
+            Error::corrupt(&manifest_at, format!("does not decode: {e}")).with_source(e)
+        })?;
         if names::encode(&record.set) != component {
             return Err(Error::corrupt(
                 &manifest_at,
@@ -715,8 +717,8 @@ impl Publish {
     }
 
     fn object_meta(set: &SetName, o: &ObjectFile, version: u64, at: &str) -> Result<ObjectMeta> {
-        let name =
-            ObjectName::new(o.name.as_str()).map_err(|e| Error::corrupt(at, e.to_string()))?;
+        let name = ObjectName::new(o.name.as_str())
+            .map_err(|e| Error::corrupt(at, e.to_string()).with_source(e))?;
         let sha256: [u8; 32] = o
             .sha256
             .as_slice()
@@ -731,7 +733,8 @@ impl Publish {
     }
 
     fn set_of(record: &SetFile, at: &str) -> Result<SetName> {
-        SetName::new(record.set.as_str()).map_err(|e| Error::corrupt(at, e.to_string()))
+        SetName::new(record.set.as_str())
+            .map_err(|e| Error::corrupt(at, e.to_string()).with_source(e))
     }
 
     /// A published set.

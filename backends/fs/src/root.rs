@@ -42,7 +42,7 @@ pub fn io_error(location: impl std::fmt::Display, e: io::Error) -> Error {
             ),
         );
     }
-    Error::backend(BACKEND, io::Error::new(e.kind(), format!("{location}: {e}")))
+    Error::backend(BACKEND, pinvault_core::error::IoAt::new(location.to_string(), e))
 }
 
 /// The root directory of a store: its path, an open handle, and (for a writable instance) the

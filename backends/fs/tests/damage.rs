@@ -166,7 +166,7 @@ impl LastRecord {
 #[track_caller]
 fn assert_corrupt_at(opened: Result<FsBackend>, file: &str, offset: u64, label: &str) {
     match opened {
-        Err(Error::Corrupt { location, reason }) => {
+        Err(Error::Corrupt { location, reason, .. }) => {
             assert!(location.contains(file), "{label}: names {file}: {location} ({reason})");
             assert!(
                 location.contains(&format!("offset {offset}")),
@@ -291,7 +291,7 @@ fn missing_log_or_seq_is_corrupt() {
         let before = files(&f.root);
         for read_only in [true, false] {
             match open_watched(&f.root, read_only).0 {
-                Err(Error::Corrupt { location, reason }) => {
+                Err(Error::Corrupt { location, reason, .. }) => {
                     assert!(
                         location.contains(&f.root.display().to_string()),
                         "{location}: {reason}"

@@ -80,7 +80,7 @@ async fn publish(store: &FsBackend, set_name: &str, names: &[&str]) -> Vec<Stage
 #[track_caller]
 fn assert_corrupt<T: std::fmt::Debug>(result: pinvault_core::Result<T>, what: &str) -> String {
     match result {
-        Err(Error::Corrupt { location, reason }) => format!("{location}: {reason}"),
+        Err(Error::Corrupt { location, reason, .. }) => format!("{location}: {reason}"),
         other => panic!("{what}: expected Corrupt, got {other:?}"),
     }
 }
@@ -284,7 +284,7 @@ async fn damage_in_the_middle_is_corrupt_naming_the_offset() {
         bytes[at] ^= if label == "length" { 0x80 } else { 0x01 };
         std::fs::write(&log, &bytes).expect("write log");
         match open(&root).await {
-            Err(Error::Corrupt { location, reason }) => {
+            Err(Error::Corrupt { location, reason, .. }) => {
                 assert!(location.contains("pins.log"), "{label}: names the file: {location}");
                 assert!(
                     location.contains(&format!("offset {second}")),

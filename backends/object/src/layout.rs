@@ -141,7 +141,8 @@ pub struct ManifestRecord {
 
 /// Decodes a record, reporting the key when it does not decode.
 pub fn decode<M: Message + Default>(path: &Path, bytes: &[u8]) -> Result<M> {
-    M::decode(bytes).map_err(|e| corrupt(path, format!("record does not decode: {e}")))
+    M::decode(bytes)
+        .map_err(|e| corrupt(path, format!("record does not decode: {e}")).with_source(e))
 }
 
 /// [`Error::Corrupt`] at a key.
@@ -266,8 +267,10 @@ impl Layout {
     /// The CID of a pin key.
     pub fn cid_of_pin(&self, path: &Path) -> Result<Cid> {
         let leaf = path.filename().ok_or_else(|| corrupt(path, "no file name"))?;
-        let bytes = hex::decode(leaf).map_err(|e| corrupt(path, format!("not hex: {e}")))?;
-        Cid::try_from(bytes.as_slice()).map_err(|e| corrupt(path, format!("not a CID: {e}")))
+        let bytes =
+            hex::decode(leaf).map_err(|e| corrupt(path, format!("not hex: {e}")).with_source(e))?;
+        Cid::try_from(bytes.as_slice())
+            .map_err(|e| corrupt(path, format!("not a CID: {e}")).with_source(e))
     }
 
     /// Directory of one peer's view rows.

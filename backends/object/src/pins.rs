@@ -100,7 +100,7 @@ impl Inner {
             None
         } else {
             let pin = protobuf::decode_record(&record.pin)
-                .map_err(|e| layout::corrupt(&path, e.to_string()))?;
+                .map_err(|e| layout::corrupt(&path, e.to_string()).with_source(e))?;
             if pin.cid != *cid {
                 return Err(layout::corrupt(&path, format!("record holds pin {}", pin.cid)));
             }

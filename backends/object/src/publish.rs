@@ -70,7 +70,7 @@ impl Published {
         let mut locations = HashMap::with_capacity(record.objects.len());
         for o in record.objects {
             let name = ObjectName::new(o.name.as_str())
-                .map_err(|e| layout::corrupt(path, e.to_string()))?;
+                .map_err(|e| layout::corrupt(path, e.to_string()).with_source(e))?;
             let sha256: [u8; 32] = o.sha256.as_slice().try_into().map_err(|_| {
                 layout::corrupt(path, format!("digest of {} bytes", o.sha256.len()))
             })?;

@@ -199,7 +199,10 @@ impl Inner {
             Some(r) if r.incarnation == stored.record.incarnation => r
                 .peers
                 .iter()
-                .map(|p| PeerId::from_bytes(p).map_err(|e| layout::corrupt(&path, e.to_string())))
+                .map(|p| {
+                    PeerId::from_bytes(p)
+                        .map_err(|e| layout::corrupt(&path, e.to_string()).with_source(e))
+                })
                 .collect::<Result<BTreeSet<_>>>()?,
             _ => BTreeSet::new(),
         };

@@ -200,7 +200,9 @@ struct Recovery {
 /// is [`Error::Path`]; anything else is a backend error.
 fn engine_error(path: &Path, e: rocksdb::Error) -> Error {
     match e.kind() {
-        ErrorKind::Corruption => Error::corrupt(path.display().to_string(), e.into_string()),
+        ErrorKind::Corruption => {
+            Error::corrupt(path.display().to_string(), e.to_string()).with_source(e)
+        }
         _ => match PathProblem::from_message(e.as_ref()) {
             Some(problem) => Error::Path {
                 path: path.to_path_buf(),
@@ -600,9 +602,7 @@ pub fn repair_blocking(path: impl AsRef<Path>, options: &DirOptions) -> Result<R
 /// An I/O failure at `path`: [`Error::Path`] for a [`PathProblem`], else a backend error
 /// naming the path.
 fn io_error(path: &Path, e: std::io::Error) -> Error {
-    Error::from_path_io(path, e).unwrap_or_else(|e| {
-        Error::backend(BACKEND, std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
-    })
+    Error::io_at(BACKEND, path, e)
 }
 
 /// [`open`] in `mode` (see [`RocksEngine::open_with_mode`]).

@@ -23,16 +23,15 @@
 
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use pinvault_core::lock_wait::{retry_while_held, Backoff, Held};
-use pinvault_core::{Error, Result};
+use pinvault_core::Result;
 use rustix::fs::{fcntl_lock, FlockOperation};
 
-use crate::BACKEND;
+use crate::io_error;
 
 /// The stores (canonical directory paths) this process holds the lock of.
 static HELD: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
@@ -105,10 +104,4 @@ fn try_acquire(dir: &Path) -> Result<std::result::Result<StoreLock, Busy>> {
     }
     held.insert(key.clone());
     Ok(Ok(StoreLock { key, _file: file }))
-}
-
-fn io_error(path: &Path, e: io::Error) -> Error {
-    Error::from_path_io(path, e).unwrap_or_else(|e| {
-        Error::backend(BACKEND, io::Error::new(e.kind(), format!("{}: {e}", path.display())))
-    })
 }

@@ -36,6 +36,7 @@ pub(crate) fn recorded(dir: &Path) -> Result<Option<u64>> {
     };
     text.trim().parse().map(Some).map_err(|e| {
         Error::corrupt(path.display().to_string(), format!("not a sequence number ({e}): {text:?}"))
+            .with_source(e)
     })
 }
 

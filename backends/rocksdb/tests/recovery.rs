@@ -54,7 +54,7 @@ async fn mid_wal_damage_fails_the_open_as_corrupt() {
         "the default recovery mode keeps {survivors} of {PINS} pins: the damage must cut commits"
     );
     match open_existing(&path).await {
-        Err(Error::Corrupt { location, reason }) => {
+        Err(Error::Corrupt { location, reason, .. }) => {
             assert!(
                 location.starts_with(&format!("{} at offset ", wal.display())),
                 "the error names the WAL: {location}"

@@ -147,7 +147,7 @@ impl ScyllaBackend {
 
     fn meta(set: &SetName, rec: &SetRecord, o: &ObjTuple) -> Result<ObjectMeta> {
         let name = ObjectName::new(o.0.clone())
-            .map_err(|e| Error::corrupt(format!("set {set}"), e.to_string()))?;
+            .map_err(|e| Error::corrupt(format!("set {set}"), e.to_string()).with_source(e))?;
         let sha: [u8; 32] =
             o.3.as_slice()
                 .try_into()

@@ -64,7 +64,8 @@ fn view_rows(pin: &Pin) -> HashSet<ViewRow> {
 
 fn decode_row(cid_bytes: &[u8], record: &[u8], version: Vec<u8>) -> Result<(Pin, Version)> {
     let location = || format!("pins_by_cid {}", hex::encode(cid_bytes));
-    let pin = decode_record(record).map_err(|e| Error::corrupt(location(), e.to_string()))?;
+    let pin = decode_record(record)
+        .map_err(|e| Error::corrupt(location(), e.to_string()).with_source(e))?;
     if pin.cid.to_bytes() != cid_bytes {
         return Err(Error::corrupt(location(), "the record's CID is not the row's"));
     }
@@ -495,8 +496,9 @@ impl PinState for ScyllaBackend {
             .map_ok(move |(cid_bytes,)| {
                 let peer = peer.clone();
                 async move {
-                    let cid = cid_from_bytes(&cid_bytes)
-                        .map_err(|e| Error::corrupt("pins_by_peer", e.to_string()))?;
+                    let cid = cid_from_bytes(&cid_bytes).map_err(|e| {
+                        Error::corrupt("pins_by_peer", e.to_string()).with_source(e)
+                    })?;
                     let keep = self
                         .read_pin(&cid, false)
                         .await?
@@ -533,7 +535,7 @@ impl PinState for ScyllaBackend {
             })
             .map_ok(move |(at, cid_bytes)| async move {
                 let cid = cid_from_bytes(&cid_bytes)
-                    .map_err(|e| Error::corrupt("pin_ttl_queue", e.to_string()))?;
+                    .map_err(|e| Error::corrupt("pin_ttl_queue", e.to_string()).with_source(e))?;
                 let keep = self
                     .read_pin(&cid, false)
                     .await?
@@ -554,8 +556,9 @@ impl PinState for ScyllaBackend {
             .actual
             .iter()
             .map(|b| {
-                PeerId::from_bytes(b)
-                    .map_err(|e| Error::corrupt(format!("placement of {cid}"), e.to_string()))
+                PeerId::from_bytes(b).map_err(|e| {
+                    Error::corrupt(format!("placement of {cid}"), e.to_string()).with_source(e)
+                })
             })
             .collect::<Result<BTreeSet<_>>>()?;
         Ok(Placement { cid: *cid, desired: s.pin.allocations.iter().cloned().collect(), actual })

@@ -122,7 +122,7 @@ async fn an_edited_migration_is_refused() {
         .expect("tamper");
     drop(backend);
     match pinvault_scylla::open(config, FaultInjector::disabled()).await {
-        Err(Error::Corrupt { location, reason }) => {
+        Err(Error::Corrupt { location, reason, .. }) => {
             assert!(location.contains("schema_migrations version 1"), "{location}");
             assert!(reason.contains("0001_initial"), "{reason}");
         }

@@ -102,8 +102,8 @@ pub fn decode_entry(key: &[u8], value: &[u8]) -> Result<Pin> {
         .map_err(|_| Error::invalid("dsstate entry", "its key is not text"))?;
     let cid = cid_from_dsstate_key(key)?;
     decode_pin_for_key(value, cid).map_err(|e| match e {
-        Error::InvalidInput { what, reason } => {
-            Error::invalid(format!("dsstate entry {key}: {what}"), reason)
+        Error::InvalidInput { what, reason, source } => {
+            Error::InvalidInput { what: format!("dsstate entry {key}: {what}"), reason, source }
         }
         other => other,
     })

@@ -372,11 +372,13 @@ fn go_decode_cid(s: &str) -> Result<cid::Cid> {
         return Err(Error::invalid("cid", format!("{s:?}: cid too short")));
     }
     if s.len() == 46 && s.starts_with("Qm") {
-        return parse_cid(s).map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")));
+        return parse_cid(s)
+            .map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")).with_source(e));
     }
+    // multibase's error type is not a std::error::Error: its text is all there is.
     let (_, bytes) =
         cid::multibase::decode(s).map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")))?;
-    cid_from_bytes(&bytes).map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")))
+    cid_from_bytes(&bytes).map_err(|e| Error::invalid("cid", format!("{s:?}: {e}")).with_source(e))
 }
 
 /// A `time.Time`: `null` leaves it; a string must be strict RFC 3339, read from its raw text.

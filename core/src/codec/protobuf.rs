@@ -156,16 +156,18 @@ pub fn encode_pin(pin: &Pin) -> Vec<u8> {
 /// turn into an undefined value (see the module doc). Unknown fields (such as pinvault's record
 /// extensions) are skipped.
 pub fn decode_pin(bytes: &[u8]) -> Result<Pin> {
-    let wire = wire::Pin::decode(bytes)
-        .map_err(|e| Error::invalid("protobuf pin", format!("does not decode: {e}")))?;
+    let wire = wire::Pin::decode(bytes).map_err(|e| {
+        Error::invalid("protobuf pin", format!("does not decode: {e}")).with_source(e)
+    })?;
     from_wire(wire, None)
 }
 
 /// Decodes a record stored under `cid`'s key, as ipfs-cluster's `dsstate` reads it: the pin's
 /// CID is the key's, whatever the record's `Cid` field holds.
 pub fn decode_pin_for_key(bytes: &[u8], cid: cid::Cid) -> Result<Pin> {
-    let wire = wire::Pin::decode(bytes)
-        .map_err(|e| Error::invalid("protobuf pin", format!("does not decode: {e}")))?;
+    let wire = wire::Pin::decode(bytes).map_err(|e| {
+        Error::invalid("protobuf pin", format!("does not decode: {e}")).with_source(e)
+    })?;
     from_wire(wire, Some(cid))
 }
 
@@ -173,8 +175,8 @@ pub fn decode_pin_for_key(bytes: &[u8], cid: cid::Cid) -> Result<Pin> {
 /// `ProtoUnmarshal`): what its exports, and so pinvault's, write.
 pub fn go_view(pin: &Pin) -> Result<Pin> {
     decode_pin(&encode_pin(pin)).map_err(|e| match e {
-        Error::InvalidInput { what, reason } => {
-            Error::corrupt(format!("pin {} ({what})", pin.cid), reason)
+        Error::InvalidInput { what, reason, source } => {
+            Error::Corrupt { location: format!("pin {} ({what})", pin.cid), reason, source }
         }
         other => other,
     })
@@ -241,8 +243,9 @@ pub fn read_delimited(input: &mut &[u8]) -> Result<Option<Pin>> {
     if input.is_empty() {
         return Ok(None);
     }
-    let len = prost::encoding::decode_varint(input)
-        .map_err(|e| Error::invalid("protobuf frame", format!("bad length prefix: {e}")))?;
+    let len = prost::encoding::decode_varint(input).map_err(|e| {
+        Error::invalid("protobuf frame", format!("bad length prefix: {e}")).with_source(e)
+    })?;
     let len = check_frame_len(len)?;
     if input.len() < len {
         return Err(Error::invalid(
@@ -345,9 +348,11 @@ fn from_wire(wire: wire::Pin, key_cid: Option<cid::Cid>) -> Result<Pin> {
 /// Rewrites a field's validation error so that it names the protobuf field.
 fn in_field(field: &str, e: Error) -> Error {
     match e {
-        Error::InvalidInput { what, reason } => {
-            Error::invalid("protobuf pin", format!("{field}: invalid {what}: {reason}"))
-        }
+        Error::InvalidInput { what, reason, source } => Error::InvalidInput {
+            what: "protobuf pin".to_owned(),
+            reason: format!("{field}: invalid {what}: {reason}"),
+            source,
+        },
         other => other,
     }
 }

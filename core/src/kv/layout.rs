@@ -149,7 +149,8 @@ pub struct SetRecord {
 
 /// Decodes a prost record, naming its table and key when it does not decode.
 pub fn decode<M: Message + Default>(table: Table, key: &[u8], bytes: &[u8]) -> Result<M> {
-    M::decode(bytes).map_err(|e| corrupt(table, key, format!("record does not decode: {e}")))
+    M::decode(bytes)
+        .map_err(|e| corrupt(table, key, format!("record does not decode: {e}")).with_source(e))
 }
 
 /// [`Error::Corrupt`] at a table and key.
@@ -173,7 +174,7 @@ pub fn decode_pin(key: &[u8], bytes: &[u8]) -> Result<(u64, Pin)> {
     };
     let record: PinRecord = decode(Table::Pins, key, rest)?;
     let pin = protobuf::decode_record(&record.pin)
-        .map_err(|e| corrupt(Table::Pins, key, e.to_string()))?;
+        .map_err(|e| corrupt(Table::Pins, key, e.to_string()).with_source(e))?;
     if pin.cid.to_bytes() != key {
         return Err(corrupt(Table::Pins, key, format!("record holds pin {}", pin.cid)));
     }
@@ -201,7 +202,8 @@ pub fn by_peer_key(peer: &PeerId, cid: &[u8]) -> Vec<u8> {
 pub fn cid_of_by_peer_key(key: &[u8]) -> Result<Cid> {
     let len = *key.first().ok_or_else(|| corrupt(Table::ByPeer, key, "empty key"))? as usize;
     let cid = key.get(1 + len..).ok_or_else(|| corrupt(Table::ByPeer, key, "short key"))?;
-    Cid::try_from(cid).map_err(|e| corrupt(Table::ByPeer, key, format!("bad CID: {e}")))
+    Cid::try_from(cid)
+        .map_err(|e| corrupt(Table::ByPeer, key, format!("bad CID: {e}")).with_source(e))
 }
 
 fn order_preserving(n: i64) -> [u8; 8] {

@@ -308,8 +308,9 @@ impl<E: KvEngine> KvStore<E> {
                 list.peers
                     .iter()
                     .map(|p| {
-                        PeerId::from_bytes(p)
-                            .map_err(|e| layout::corrupt(Table::Placements, &key, e.to_string()))
+                        PeerId::from_bytes(p).map_err(|e| {
+                            layout::corrupt(Table::Placements, &key, e.to_string()).with_source(e)
+                        })
                     })
                     .collect::<Result<BTreeSet<_>>>()?
             }
@@ -358,8 +359,9 @@ impl<E: KvEngine> KvStore<E> {
                 if value.first() == Some(&layout::PIN_RECORD_TAG) {
                     continue;
                 }
-                let pin = protobuf::decode_pin(&value)
-                    .map_err(|e| layout::corrupt(Table::Pins, &key, format!("format 1: {e}")))?;
+                let pin = protobuf::decode_pin(&value).map_err(|e| {
+                    layout::corrupt(Table::Pins, &key, format!("format 1: {e}")).with_source(e)
+                })?;
                 if pin.cid.to_bytes() != key {
                     return Err(layout::corrupt(
                         Table::Pins,
@@ -630,7 +632,7 @@ impl<E: KvEngine> KvStore<E> {
             .iter()
             .map(|o| {
                 let name = ObjectName::new(o.name.as_str())
-                    .map_err(|e| layout::corrupt(Table::Sets, key, e.to_string()))?;
+                    .map_err(|e| layout::corrupt(Table::Sets, key, e.to_string()).with_source(e))?;
                 let r = o.record.as_ref().ok_or_else(|| {
                     layout::corrupt(Table::Sets, key, format!("object {} has no record", o.name))
                 })?;
