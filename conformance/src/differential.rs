@@ -406,6 +406,28 @@ fn must_refuse(op: &Op, caps: &PinCapabilities, publishes: bool) -> Option<&'sta
     }
 }
 
+/// Whether the batch `ops` breaks the batch rules themselves ([`Batch::validate`]), which the
+/// contract checks before any capability.
+fn invalid_batch(side: &Side, ops: &[PinOp]) -> bool {
+    side.batch(ops).validate(None).is_err()
+}
+
+/// The shapes of a refused `op` that do not need `flag`: a batch's ops one at a time
+/// (`atomic_batch`), the ops without preconditions (`conditional_batch`,
+/// `linearizable_conditional_writes`); nothing for publication.
+fn accepted_shapes(op: &Op, flag: &str) -> Vec<Op> {
+    let unconditional = |op: &PinOp| match *op {
+        PinOp::Put { key, variant, .. } => PinOp::Put { key, variant, pre: Pre::Any },
+        PinOp::Remove { key, .. } => PinOp::Remove { key, pre: Pre::Any },
+    };
+    match (op, flag) {
+        (Op::Batch(ops), "atomic_batch") => ops.iter().cloned().map(Op::Single).collect(),
+        (Op::Batch(ops), _) => vec![Op::Batch(ops.iter().map(unconditional).collect())],
+        (Op::Single(pin_op), _) => vec![Op::Single(unconditional(pin_op))],
+        _ => Vec::new(),
+    }
+}
+
 async fn run_case(h: &dyn Harness, ops: &[Op]) -> Result<(), String> {
     let store = h
         .create(pinvault_core::FaultInjector::disabled())
@@ -428,14 +450,32 @@ async fn run_case(h: &dyn Harness, ops: &[Op]) -> Result<(), String> {
         history: HashMap::new(),
         staged: Vec::new(),
     };
-    for (i, op) in ops.iter().enumerate() {
+    // A refused op is followed by the shapes of it the backend accepts (its ops one at a time,
+    // or without preconditions), so those paths are compared with the model too.
+    let mut queue: std::collections::VecDeque<(usize, Op)> =
+        ops.iter().cloned().enumerate().collect();
+    while let Some((i, op)) = queue.pop_front() {
+        let op = &op;
         if let Some(flag) = must_refuse(op, &caps, publishes) {
             let got = tested
                 .apply(op)
                 .await
                 .map_err(|e| format!("op {i} {op:?}: {}: {e}", tested.label))?;
-            if got != "Unsupported" && got != "InvalidInput" {
-                return Err(format!("op {i} {op:?}: {flag} is false, so it must be refused with Unsupported; got {got}"));
+            // The contract's order: the batch's own rules first (InvalidInput), then what the
+            // capabilities exclude (Unsupported).
+            let expected = match op {
+                Op::Single(pin_op) => invalid_batch(&tested, std::slice::from_ref(pin_op)),
+                Op::Batch(pin_ops) => invalid_batch(&tested, pin_ops),
+                _ => false,
+            };
+            let expected = if expected { "InvalidInput" } else { "Unsupported" };
+            if got != expected {
+                return Err(format!(
+                    "op {i} {op:?}: {flag} is false, so the contract answers {expected}; got {got}"
+                ));
+            }
+            for accepted in accepted_shapes(op, flag).into_iter().rev() {
+                queue.push_front((i, accepted));
             }
             continue;
         }

@@ -151,13 +151,39 @@ pub fn expect_err<T: Debug>(result: Result<T>, expected: &str, promise: &str) ->
     }
 }
 
+/// The environment variable naming the file where the suite appends one line
+/// (`<pid> <backend> <check>`) for each check that ended in a declared refusal, so that a run's
+/// summary counts those checks apart from the ones that kept a promise (`scripts/test.sh` sets
+/// it). Unset: nothing is recorded.
+pub const REFUSALS_ENV: &str = "PINVAULT_REFUSALS";
+
+/// Appends `check`'s refusal by `backend` to the [`REFUSALS_ENV`] file, if one is named.
+///
+/// # Panics
+/// When the file is named but cannot be written: the run's count would be wrong.
+pub fn record_refusal(backend: &str, check: &str) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os(REFUSALS_ENV) else { return };
+    let line = format!("{} {backend} {check}\n", std::process::id());
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        panic!("recording the refusal of {check} in {path:?} ({REFUSALS_ENV}): {e}");
+    }
+}
+
 /// For a check whose promise the backend does not declare: asserts the operation was refused
-/// with [`Error::Unsupported`] and says so on stdout. Nothing is skipped silently.
+/// with [`Error::Unsupported`], says so on stderr and records it ([`record_refusal`]); the
+/// check then ends, having proved the refusal, not the promise. Nothing is skipped silently.
 #[track_caller]
 pub fn assert_refused<T: Debug>(result: Result<T>, check: &str, flag: &str) {
     match result {
-        Err(Error::Unsupported { .. }) => {
+        Err(Error::Unsupported { backend, .. }) => {
             eprintln!("refused as declared: {check} ({flag} is false)");
+            record_refusal(backend, check);
         }
         Err(e) => panic!(
             "{check}: the backend declares {flag}: false, so it must refuse with Unsupported; got {}: {e}",

@@ -40,8 +40,8 @@
 //! | [`transfer`] | NDJSON and protobuf export → import round trips; malformed and truncated input stops at the named line/offset with whole earlier batches only |
 //! | [`publication`] | staged invisible, finalize all at once, first writer wins, abort, sweep, list order, hostile names, size limits, error order |
 //! | [`races`] | N×M CAS increments end exact; one winner among inserters, conditional removers, conditional batches, finalizers |
-//! | [`faults`] | crash at every declared crash point, reopen, all or nothing, the store still works |
-//! | [`differential`] | proptest: random sequences against the memory model, every result and the final state compared |
+//! | [`faults`] | crash at every declared crash point, reopen, all or nothing, views in step (or, without atomic views, no dangling entry and in step after `migrate`), the store still works |
+//! | [`differential`] | proptest: random sequences against the memory model, every result and the final state compared; refused operations answer exactly as the contract says and are replayed in the shapes the backend accepts |
 //!
 //! Directory backends also run [`store_dir`]'s checks (the store identity marker, foreign and
 //! unknown directories refused, adoption, `MustExist`, a path under a file) with
@@ -53,9 +53,11 @@
 //! A check whose promise the backend does not declare in its
 //! capabilities ([`PinCapabilities`](pinvault_core::PinCapabilities),
 //! [`PublishCapabilities`](pinvault_core::PublishCapabilities)) asserts instead that the operation is refused
-//! with [`Error::Unsupported`](pinvault_core::Error::Unsupported) and prints
-//! `refused as declared: <check> (<flag> is false)`. A check passes only by checking something.
-//! The suite reads the flags this way:
+//! with [`Error::Unsupported`](pinvault_core::Error::Unsupported), prints
+//! `refused as declared: <check> (<flag> is false)` and records the refusal in the file named
+//! by `PINVAULT_REFUSALS` ([`harness::REFUSALS_ENV`]), so that a run's summary counts such
+//! checks apart from those that kept a promise (`scripts/test.sh`: "N passed, M refused as
+//! declared"). A check passes only by checking something. The suite reads the flags this way:
 //!
 //! * `linearizable_conditional_writes: false` — single-key `Absent`/`Version` writes are refused.
 //! * `atomic_batch: false` — multi-op batches are refused; `conditional_batch: false` —

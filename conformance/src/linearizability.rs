@@ -957,6 +957,7 @@ pub async fn conditional_writes_declared(state: &dyn PinState, label: &str) -> b
         "{label}: linearizable_conditional_writes is false, so remove(Version) must be refused with Unsupported; got {rm:?}"
     );
     println!("{label}: refused as declared: conditional put and remove (linearizable_conditional_writes is false)");
+    crate::harness::record_refusal(label, "linearizability::conditional_writes");
     false
 }
 
