@@ -18,10 +18,9 @@
 //! ## Adding a backend
 //!
 //! 1. Make a crate `backends/<name>` depending on `pinvault-core` only.
-//! 2. Implement [`PinState`] and [`Publisher`] on one type. Start from
-//!    [`PinCapabilities::none`] and [`PublishCapabilities::none`] and switch on only what the
-//!    engine guarantees; refuse the rest
-//!    with [`Error::Unsupported`].
+//! 2. Implement [`PinState`] and [`Publisher`], on one type or on two parts joined by
+//!    [`Composed`]. Start from [`PinCapabilities::none`] and [`PublishCapabilities::none`] and
+//!    switch on only what the engine guarantees; refuse the rest with [`Error::Unsupported`].
 //! 3. Store pins with [`codec::protobuf::encode_record`] (ipfs-cluster's protobuf plus
 //!    pinvault's lossless extension fields, still readable by ipfs-cluster).
 //! 4. Leave the contract's input checks and capability refusals to the checking layer
@@ -29,13 +28,18 @@
 //!    and finalize validation, `Unsupported` for what the capabilities exclude, the batch-size
 //!    and object-size limits, the receipt's op count and digest, tracing and metrics). Call
 //!    [`FaultInjector::hit`] at each point of the commit and finalize paths where a crash would
-//!    leave a different state; list those names in the `crash_points` of the capability half they belong to.
+//!    leave a different state; list those names in the `crash_points` of the capability half
+//!    they belong to.
 //! 5. Return listings through [`paging::paged`] (unbounded, page by page) or
 //!    [`paging::single_page`] (an answer bounded by what it answers).
 //! 6. Run blocking engines through `tokio::task::spawn_blocking` or a dedicated pool.
 //! 7. In the crate's tests, invoke `pinvault_conformance::conformance_tests!` with a harness
 //!    that opens a fresh store and reopens one over the same data.
-//! 8. A backend whose store is a local directory calls [`store_dir::claim`] before its engine
+//! 8. Export the crate's URL form and an `open_url` that reads a [`BackendUrl`] (its location
+//!    and the options it takes, refusing others with [`BackendUrl::check_options`]; a
+//!    directory backend takes [`DirOptions`]), then add a row to the facade's table
+//!    (`src/open.rs`).
+//! 9. A backend whose store is a local directory calls [`store_dir::claim`] before its engine
 //!    touches the directory (honouring [`OpenMode`]), creates its files only when the claim
 //!    says the store is new, and [`store_dir::Claim::commit`]s once the engine is open; its
 //!    tests invoke `pinvault_conformance::store_dir_tests!`.
