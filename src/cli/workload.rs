@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use futures::TryStreamExt;
+use multihash::Multihash;
 use pinvault::publish::sha256;
 use pinvault::transfer::Progress;
 use pinvault::{Batch, Cid, Error, PeerId, Pin, PinState, Precondition, Result};
@@ -45,19 +46,17 @@ impl Phase {
     }
 }
 
-/// The sha2-256 multihash of `bytes`: code `0x12`, length 32, the digest.
-fn sha2_256_multihash(bytes: &[u8]) -> Vec<u8> {
-    [&[0x12, 32][..], &sha256(bytes)].concat()
+/// The sha2-256 multihash of `bytes`.
+fn sha2_256_multihash(bytes: &[u8]) -> Multihash<64> {
+    Multihash::wrap(0x12, &sha256(bytes)).expect("a 32-byte digest fits a 64-byte multihash")
 }
 
 /// The `n`th workload pin (deterministic).
 pub fn pin(n: u64) -> Pin {
-    // CIDv1 (`0x01`), dag-pb (`0x70`), then the multihash.
-    let cid = [&[0x01, 0x70][..], &sha2_256_multihash(&n.to_be_bytes())].concat();
-    let mut pin = Pin::new(Cid::try_from(cid).expect("a CIDv1 of a sha2-256 multihash"));
+    let mut pin = Pin::new(Cid::new_v1(0x70, sha2_256_multihash(&n.to_be_bytes())));
     for k in 0..=(n % 3) {
         let peer = sha2_256_multihash(&[b'p', ((n + k * 5) % 16) as u8]);
-        if let Ok(peer) = PeerId::from_bytes(&peer) {
+        if let Ok(peer) = PeerId::from_bytes(&peer.to_bytes()) {
             if !pin.allocations.contains(&peer) {
                 pin.allocations.push(peer);
             }
@@ -177,7 +176,7 @@ mod tests {
         assert_eq!(left, 380, "removes hit distinct pins");
         assert!(pin(3).allocations.len() == 1 && pin(5).allocations.len() == 3);
         assert_eq!(pin(7), pin(7));
-        // The pins the workload has always used (when it built them with `multihash`).
+        // The pins the workload has always used (CID computed independently, in Python).
         assert_eq!(
             pin(0).cid.to_string(),
             "bafybeifpkvyplimbbn5ppdfpjpdquzqpbx2r4qv27eou3znsgkg6b2b57q"

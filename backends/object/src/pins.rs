@@ -261,10 +261,7 @@ impl Inner {
             };
             match self.put_raw(&path, Bytes::from(record.encode_to_vec()), mode).await {
                 Ok(_) => break,
-                Err(
-                    object_store::Error::AlreadyExists { .. }
-                    | object_store::Error::Precondition { .. },
-                ) => {
+                Err(e) if crate::store::lost_race(&e) => {
                     // Another writer changed the object between the read and the PUT; the
                     // precondition may still hold (a blind delete of a tombstone leaves the
                     // pin as absent as before), so it is checked again, not assumed failed.
@@ -335,10 +332,7 @@ impl Inner {
                     let mode = PutMode::Update(live.update());
                     match self.put_raw(&path, bytes.clone(), mode).await {
                         Ok(_) => break,
-                        Err(
-                            object_store::Error::AlreadyExists { .. }
-                            | object_store::Error::Precondition { .. },
-                        ) => {
+                        Err(e) if crate::store::lost_race(&e) => {
                             attempts += 1;
                             // The version still matching means the pin itself is unchanged.
                             match self.after_lost_swap(&cid, &pre, attempts).await? {

@@ -234,10 +234,7 @@ impl Inner {
             let bytes = Bytes::from(record.encode_to_vec());
             match self.put_raw(&manifest_path, bytes.clone(), PutMode::Create).await {
                 Ok(_) => {}
-                Err(
-                    object_store::Error::AlreadyExists { .. }
-                    | object_store::Error::Precondition { .. },
-                ) => {
+                Err(e) if crate::store::lost_race(&e) => {
                     return Err(Error::AlreadyExists { what: format!("published set {set}") });
                 }
                 Err(e) => return Err(self.err(Access::Write, &format!("manifest of {set}"), e)),

@@ -140,3 +140,12 @@ impl Inner {
         }
     }
 }
+
+/// Whether a conditional PUT lost to another writer: the object exists (`PutMode::Create`) or
+/// changed since it was read (`PutMode::Update`).
+pub(crate) fn lost_race(e: &object_store::Error) -> bool {
+    matches!(
+        e,
+        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }
+    )
+}
