@@ -38,7 +38,7 @@
 //! | [`list`] | every pin once, stable order, cursor resume, 2500-pin paging, listing under concurrent writes |
 //! | [`views`] | pins by peer, the bucketed expiry queue (strict `<`), placements desired/actual |
 //! | [`transfer`] | NDJSON and protobuf export → import round trips; malformed and truncated input stops at the named line/offset with whole earlier batches only |
-//! | [`publication`] | staged invisible, finalize all at once, first writer wins, abort, sweep, list order, hostile names, size limits, error order |
+//! | [`publication`] | staged invisible, finalize all at once (also to a reader polling during it), first writer wins, abort, sweep, list order, hostile names, size limits, error order |
 //! | [`races`] | N×M CAS increments end exact; one winner among inserters, conditional removers, conditional batches, finalizers |
 //! | [`faults`] | crash at every declared crash point, reopen, all or nothing, views in step (or, without atomic views, no dangling entry and in step after `migrate`), the store still works |
 //! | [`differential`] | proptest: random sequences against the memory model, every result and the final state compared; refused operations answer exactly as the contract says and are replayed in the shapes the backend accepts |
@@ -156,7 +156,8 @@ macro_rules! __conformance_checks {
                 protobuf_truncated_record_stops_import, import_absent_refuses_existing_pins,
             }
             publication {
-                staged_objects_are_invisible, finalize_publishes_whole_set, manifest_only_set_publishes,
+                staged_objects_are_invisible, finalize_publishes_whole_set, finalize_is_atomic_to_concurrent_readers,
+                manifest_only_set_publishes,
                 finalize_of_published_set_already_exists, abort_removes_staged, abort_leaves_published_alone,
                 sweep_removes_only_old_staged, list_shows_published_in_key_order, hostile_names_are_refused,
                 names_have_one_spelling, publish_helper_leaves_nothing_staged_on_failure,

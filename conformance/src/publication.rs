@@ -6,6 +6,7 @@
 //! A backend without `atomic_publication` must refuse `stage` and `finalize` with
 //! `Unsupported`; each check then asserts that refusal.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -162,6 +163,74 @@ pub async fn finalize_publishes_whole_set(h: &dyn Harness) {
         assert_published(p, "sales/date=2030-01-02", &NAMES, "a", &manifest, "after finalize")
             .await;
     assert_eq!(returned, seen, "finalize must return the publication readers see");
+}
+
+/// A finalize is atomic to a reader running beside it, not only before and after: once the
+/// reader has seen the set or any of its objects published, every later read sees them too
+/// (nothing unpublishes a set), and after `finalize` returns every read does. The set holds 32
+/// objects of 32 KiB, so a backend that publishes them one by one (object records written before
+/// the set record, each on its own) is seen half done; the crash points cannot show that when
+/// they lie only before and after the backend's one write.
+pub async fn finalize_is_atomic_to_concurrent_readers(h: &dyn Harness) {
+    const CHECK: &str = "publication::finalize_is_atomic_to_concurrent_readers";
+    let s = fresh(h).await;
+    if !publication_declared(&s, CHECK).await {
+        return;
+    }
+    let p = &*s.publisher;
+    let names: Vec<String> = (0..32).map(|i| format!("part-{i:04}.bin")).collect();
+    let mut staged = Vec::with_capacity(names.len());
+    for name in &names {
+        let bytes = content(&format!("watched/{name}"), 32 * 1024);
+        staged.push(must(p.stage(&set("watched"), &object(name), bytes).await, "stage"));
+    }
+    let done = AtomicBool::new(false);
+    let writer = async {
+        let published = p.finalize(&set("watched"), &staged, Bytes::from_static(b"{}")).await;
+        done.store(true, Ordering::SeqCst);
+        published
+    };
+    let reader = async {
+        // The first read that found something of the set published.
+        let mut first_seen: Option<String> = None;
+        loop {
+            let finished = done.load(Ordering::SeqCst);
+            let mut probe = |what: String, found: Result<(), Error>| match found {
+                Ok(()) => {
+                    first_seen.get_or_insert(what);
+                }
+                Err(Error::NotFound { .. }) if finished => {
+                    panic!("{CHECK}: {what} answered NotFound after finalize returned")
+                }
+                Err(Error::NotFound { .. }) => {
+                    if let Some(seen) = &first_seen {
+                        panic!(
+                            "{CHECK}: a reader saw {seen} published, then {what} answered \
+                             NotFound: the finalize was visible half done"
+                        );
+                    }
+                }
+                Err(e) => panic!("{CHECK}: {what} during a finalize failed: {e}"),
+            };
+            for name in &names {
+                let found = p.head(&key("watched", name)).await.map(|_| ());
+                probe(format!("head {name}"), found);
+            }
+            let found = p.publication(&set("watched")).await.map(|_| ());
+            probe("the publication record".to_owned(), found);
+            if finished {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let (published, ()) = futures::join!(writer, reader);
+    let publication = must(published, "finalize");
+    assert_eq!(
+        publication.objects.len(),
+        names.len(),
+        "{CHECK}: the publication holds every object"
+    );
 }
 
 /// A set with no objects publishes its manifest alone.
