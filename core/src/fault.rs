@@ -13,6 +13,9 @@
 //! The pattern follows redb's crash tests (a backend that fails I/O after k operations, checked
 //! against a model), with names instead of counts so a failure says where it happened.
 
+// std, not `crate::sync`, even under loom: `hit` holds its mutex across no loom operation, so
+// a model runs it as one step and cannot deadlock on it, and crash tests can arm an injector
+// outside a model (`tests/loom_kv.rs` arms one inside).
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 

@@ -1,5 +1,8 @@
-//! loom models of the KV layer's lock table (`pinvault_core::kv::LockTable`): the isolation and
-//! sequence-slot reasoning that `kv::store` relies on, explored under every interleaving.
+//! loom models of the KV layer's lock table (`pinvault_core::kv::LockTable`) on its own: the
+//! isolation and sequence-slot reasoning that `kv::store` relies on, explored under every
+//! interleaving. The slot rule is modelled here with atomics standing in for the store;
+//! `loom_kv.rs` runs the real `KvStore` commit,
+//! finalize and sweep paths, including the same shared-slot race.
 //!
 //! Run with:
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p pinvault-core --test loom_locks --release`

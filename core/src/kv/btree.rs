@@ -3,9 +3,14 @@
 //! fuzz targets) and as the smallest example of the trait for a porting engine. Clones share
 //! their data, so dropping one instance and opening a `KvBackend` over a clone is a crash and
 //! reopen.
+//!
+//! Its mutex comes from `crate::sync`, so under `cfg(loom)` it is loom's: `tests/loom_kv.rs`
+//! runs the real `KvStore` over this engine, and a std mutex held across a loom yield could
+//! deadlock the model (and would hide the engine's lock from loom's exploration).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::sync::{Arc, Mutex, MutexGuard};
 
 use super::engine::{scan_range, take_scan, KvEngine, KvWrite, Table};
 use crate::{Error, Result};

@@ -6,7 +6,8 @@
 //! while writers of different CIDs proceed in parallel and reach the engine together, where
 //! RocksDB groups their WAL appends and fsyncs (measured in `benches/`).
 //!
-//! `tests/loom_locks.rs` model-checks this table under `cfg(loom)`.
+//! `tests/loom_locks.rs` model-checks this table under `cfg(loom)`, and `tests/loom_kv.rs` the
+//! store built on it.
 
 use std::hash::{Hash, Hasher};
 

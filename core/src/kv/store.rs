@@ -11,6 +11,8 @@
 //! * **Sequence.** One counter for commits and finalizes. Each write stores its sequence in the
 //!   slot of the lowest stripe it holds (finalizes in their own slot), so every slot only grows
 //!   and, after a crash, the largest slot is at least every sequence ever committed.
+//!
+//! `tests/loom_kv.rs` model-checks this code itself (over `BTreeEngine`) under `cfg(loom)`.
 
 use std::collections::BTreeSet;
 use std::fmt;
