@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The project's one test command (README, .ci/run): builds the ipfs-cluster interop tool
-# (interop/ipfs-cluster), starts the test services (testenv/pvenv: the
-# real servers the server-backed backends are tested against, on loopback), builds every target
-# of the workspace, runs every test (unit, integration, doc tests, the conformance suite, the
-# proptest differential test) with the services' endpoints in the environment, the facade with
-# its default features, then the loom models and a fuzz smoke run (scripts/fuzz-smoke.sh), stops
-# the services, and ends with one summary line.
+# (interop/ipfs-cluster), starts the test services (testenv/pvenv: the real servers the
+# server-backed backends are tested against, on loopback), builds every target of the workspace,
+# then runs three lanes at once: the Cassandra-backed tests, the object-store tests, and the
+# rest (unit, integration and doc tests, the conformance suite, the proptest differential test,
+# the facade with its default features, each backend feature built alone, the out-of-tree
+# adopter crate, the loom models, a fuzz smoke run). It stops the services and ends with each
+# phase's and lane's time and one summary line.
 #
 # PINVAULT_TESTENV=off skips the services (a developer's shortcut; CI never sets it): the
 # server-backed tests then find no endpoints and the run says so loudly.
@@ -125,39 +126,97 @@ cargo build --workspace --all-targets --all-features
 export PINVAULT_REFUSALS="$logs/refusals.log"
 : >"$PINVAULT_REFUSALS"
 
-phase "test: cargo test --workspace --all-features"
-cargo test --workspace --all-features 2>&1 | tee "$logs/workspace.log"
-
-# What a user gets from `cargo install pinvault` / `cargo run`: the facade with its default
-# features (the CLI and memory:), where the other schemes are refused as "not compiled in".
-phase "test: cargo test -p pinvault (default features)"
-cargo test -p pinvault 2>&1 | tee "$logs/facade-default.log"
-
-# Every backend feature of the facade compiles on its own, not only in the default and
-# all-features builds (a cfg mistake in src/open.rs shows only in a one-feature build).
-phase "build: each backend feature alone (cargo check -p pinvault --no-default-features)"
-for feature in "" fs rocksdb sled s3 gcs azure scylla cli conformance; do
-    echo "-- features: ${feature:-(none)}"
-    # Warnings fail the build here (not through RUSTFLAGS, which would rebuild every crate).
-    out=$(cargo check -q -p pinvault --no-default-features ${feature:+--features "$feature"} 2>&1) || {
-        echo "$out"
-        exit 1
-    }
-    if grep -q '^warning' <<<"$out"; then
-        echo "$out"
-        echo "test.sh: the build with only feature '${feature:-(none)}' has warnings" >&2
-        exit 1
+# The tests run in three lanes at once, each into its own log, printed when the lane ends. The
+# object-store and Cassandra suites spend most of their time waiting on a server (Azurite is
+# single-threaded, Cassandra's schema changes are slow), so running them beside the embedded
+# backends' tests and the later checks uses the two cores instead of leaving one idle.
+lane_times=()
+run_lanes() {
+    local -A pids=()
+    local name
+    for name in "$@"; do
+        (
+            lane_started=$SECONDS
+            rc=0
+            "lane_$name" >"$logs/$name.log" 2>&1 || rc=$?
+            echo "$((SECONDS - lane_started)) $rc" >"$logs/$name.status"
+        ) &
+        pids[$name]=$!
+    done
+    local failed=()
+    for name in "$@"; do
+        wait "${pids[$name]}" || true
+        local seconds rc
+        read -r seconds rc <"$logs/$name.status"
+        echo "== lane $name: ${seconds}s, exit $rc (log follows)"
+        cat "$logs/$name.log"
+        lane_times+=("lane $name $seconds")
+        ((rc == 0)) || failed+=("$name")
+    done
+    if ((${#failed[@]})); then
+        echo "test.sh: lanes failed: ${failed[*]}" >&2
+        return 1
     fi
-done
+}
 
-phase "loom: cargo test -p pinvault-core --test loom_memory --test loom_locks --release (cfg loom)"
-RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$CARGO_TARGET_DIR/loom" \
-    cargo test -p pinvault-core --test loom_memory --test loom_locks --release 2>&1 | tee "$logs/loom.log"
+# Lane 1: the ScyllaDB/Cassandra backend against Cassandra (the suite, LWT paths, schema,
+# failover on the 3-node cluster).
+lane_scylla() {
+    cargo test -p pinvault-scylla --all-features
+}
 
-# Fuzz smoke: every cargo-fuzz target (fuzz/) for a short run from its checked-in seeds, on the
-# stable toolchain (installs cargo-fuzz if missing; fuzz/README.md has the long-run command).
-phase "fuzz: scripts/fuzz-smoke.sh (${PINVAULT_FUZZ_SECONDS:-20} s per target)"
-scripts/fuzz-smoke.sh 2>&1 | tee "$logs/fuzz.log"
+# Lane 2: the object-store backend against Azurite, MinIO and fake-gcs-server.
+lane_object() {
+    cargo test -p pinvault-object --all-features
+}
+
+# Lane 3: everything else, then the checks that follow the workspace tests.
+# It runs as the left side of `||`, where bash ignores `set -e`: each step returns on failure.
+lane_embedded() {
+    echo "-- cargo test --workspace --all-features (without the object and scylla crates)"
+    cargo test --workspace --all-features --exclude pinvault-object --exclude pinvault-scylla || return
+
+    # What a user gets from `cargo install pinvault` / `cargo run`: the facade with its default
+    # features (the CLI and memory:), where the other schemes are refused as "not compiled in".
+    echo "-- cargo test -p pinvault (default features)"
+    cargo test -p pinvault || return
+
+    # Every backend feature of the facade compiles on its own, not only in the default and
+    # all-features builds (a cfg mistake in src/open.rs shows only in a one-feature build).
+    echo "-- each backend feature alone (cargo check -p pinvault --no-default-features)"
+    local feature out
+    for feature in "" fs rocksdb sled s3 gcs azure scylla cli conformance; do
+        echo "-- features: ${feature:-(none)}"
+        # Warnings fail the build here (not through RUSTFLAGS, which would rebuild every crate).
+        out=$(cargo check -q -p pinvault --no-default-features ${feature:+--features "$feature"} 2>&1) || {
+            echo "$out"
+            return 1
+        }
+        if grep -q '^warning' <<<"$out"; then
+            echo "$out"
+            echo "test.sh: the build with only feature '${feature:-(none)}' has warnings" >&2
+            return 1
+        fi
+    done
+
+    # A third party's crate adopting the conformance suite (its own workspace and lock file): a
+    # toy backend that must pass it, and mutants that named checks must catch.
+    echo "-- cargo test --manifest-path examples/conformance-adopter/Cargo.toml"
+    cargo test --manifest-path examples/conformance-adopter/Cargo.toml || return
+
+    echo "-- loom: cargo test -p pinvault-core --test loom_memory --test loom_locks --test loom_kv --release (cfg loom)"
+    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$CARGO_TARGET_DIR/loom" \
+        cargo test -p pinvault-core --test loom_memory --test loom_locks --test loom_kv --release || return
+
+    # Fuzz smoke: every cargo-fuzz target (fuzz/) for a short run from its checked-in seeds, on
+    # the stable toolchain (installs cargo-fuzz if missing; fuzz/README.md has the long-run
+    # command).
+    echo "-- fuzz: scripts/fuzz-smoke.sh (${PINVAULT_FUZZ_SECONDS:-20} s per target)"
+    scripts/fuzz-smoke.sh || return
+}
+
+phase "test: lanes scylla, object and embedded (workspace tests, default features, each feature alone, the adopter crate, loom, fuzz smoke)"
+run_lanes scylla object embedded
 phase ""
 
 # Sum cargo's per-binary "test result:" lines into one closing line.
@@ -178,7 +237,7 @@ passed=$((passed - gaps - refusals))
 stop_services
 [[ ${PINVAULT_TESTENV:-on} == off ]] && warn_no_services
 echo "test.sh: services, build, workspace tests, loom models and fuzz smoke done in $((SECONDS - started))s"
-grep -h '^fuzz: [0-9]* targets' "$logs/fuzz.log" || true
+grep -h '^fuzz: [0-9]* targets' "$logs/embedded.log" || true
 echo "phases (seconds):"
-printf '  %s\n' "${phase_times[@]}"
+printf '  %s\n' "${phase_times[@]}" "${lane_times[@]}"
 echo "summary: $passed passed, $refusals refused as declared (checks that proved a refusal, not a promise), $failed failed, $ignored skipped, $gaps emulator gaps (checks named as not run)"
