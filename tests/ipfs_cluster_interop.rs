@@ -629,3 +629,65 @@ fn assert_same_lines(label: &str, theirs: &[u8], ours: &[u8]) {
         );
     }
 }
+
+/// `pinvault bench` runs ipfs-cluster's own state store as columns beside pinvault's backends
+/// (dsstate over pebble as shipped and with synced writes, and the crdt state), every column
+/// in its own process, and all of them end in the same state: the digest pinvault computes
+/// from its own protobuf encoder equals the one pvcluster computes from Go's `ProtoMarshal`.
+#[test]
+fn bench_columns_of_ipfs_cluster_end_in_the_same_state_as_pinvault() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let fs_url = format!("fs://{}", dir.path().display());
+    let columns = [
+        "memory:",
+        &fs_url,
+        "ipfs-cluster:pebble",
+        "ipfs-cluster:pebble-sync",
+        "ipfs-cluster:crdt",
+    ];
+    let output = Command::new(env!("CARGO_BIN_EXE_pinvault"))
+        .args(["--json", "bench"])
+        .args(columns)
+        .args(["--pins", "3000", "--ops", "500", "--batch-size", "250", "--scratch"])
+        .arg(dir.path())
+        .env("PINVAULT_PVCLUSTER", go_tool())
+        .output()
+        .expect("pinvault runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Vec<Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(results.len(), columns.len(), "{stdout}");
+    let digest = results[0]["digest"].as_str().expect("a digest");
+    assert_eq!(digest.len(), 64, "{stdout}");
+    for (result, column) in results.iter().zip(columns) {
+        assert_eq!(result["column"], column, "{stdout}");
+        assert_eq!(result["digest"], digest, "{column} ended in another state: {stdout}");
+        assert_eq!(result["pins_left"], 2500, "{column}: 3000 pins less 500 removes");
+        let phases: Vec<&str> = result["phases"]
+            .as_array()
+            .expect("phases")
+            .iter()
+            .map(|p| p["phase"].as_str().expect("a phase name"))
+            .collect();
+        assert_eq!(phases, ["import", "list", "get", "update", "remove"], "{column}");
+        assert!(result["peak_rss_kib"].as_u64().is_some_and(|k| k > 1024), "{column}: {result}");
+    }
+    assert_eq!(results[3]["durable_on_return"], true, "pebble-sync writes are synced");
+    assert_eq!(results[2]["durable_on_return"], false, "ipfs-cluster's pebble does not sync");
+    let scratch: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("the scratch directory")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("pinvault-bench-"))
+        .collect();
+    // Column 1's fs store stays under its URL; the ipfs-cluster columns' stores (2, 3, 4) go.
+    assert!(
+        scratch.len() == 1 && scratch[0].ends_with("-1"),
+        "ipfs-cluster columns remove their stores: {scratch:?}"
+    );
+}

@@ -19,6 +19,9 @@
 //	                      then the real `state export` of that raft peer
 //	gen N SEED [held]     N varied pins as Go's JSON, from a seeded generator (see gen.go)
 //	golden DIR            the golden fixtures of core/testdata/golden (see golden.go)
+//	bench STORE PINS OPS BATCH DIR
+//	                      pinvault's comparison workload on ipfs-cluster's state store (pebble,
+//	                      pebble-sync or crdt) in DIR; one JSON line of timings (see bench.go)
 package main
 
 import (
@@ -42,7 +45,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: pvcluster cases|export FORMAT|import CONSENSUS|raft-msgpack|gen N SEED [held]|golden DIR")
+		return fmt.Errorf("usage: pvcluster cases|export FORMAT|import CONSENSUS|raft-msgpack|gen N SEED [held]|golden DIR|bench STORE PINS OPS BATCH DIR")
 	}
 	in := bufio.NewReaderSize(os.Stdin, 1<<20)
 	out := bufio.NewWriterSize(os.Stdout, 1<<20)
@@ -73,6 +76,8 @@ func run(args []string) error {
 			return fmt.Errorf("gen: N and SEED must be integers")
 		}
 		err = generate(n, seed, len(args) == 3, out)
+	case "bench":
+		err = runBench(args[1:], out)
 	case "golden":
 		if len(args) != 2 {
 			return fmt.Errorf("usage: pvcluster golden DIR")

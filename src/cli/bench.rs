@@ -1,65 +1,116 @@
-//! `pinvault bench [URL...]`: runs the comparison workload (`cli::workload`: import, list,
-//! random gets, updates, removes) on a fresh store under each URL, in one process, one after
-//! the other, prints a table of operations per second with each backend's ratio to the first,
-//! and can write the same numbers as an SVG bar chart (`--plot FILE.svg`).
+//! `pinvault bench [COLUMN...]`: runs the comparison workload (`cli::workload`: import, list,
+//! random gets, updates, removes) once per column and prints a table of operations per second
+//! with each column's ratio to the first, each column's peak RSS and a check that every column
+//! ended in the same state; `--plot FILE.svg` draws the same numbers.
 //!
-//! Each backend runs with the durability its URL asks for (`?sync=` for the embedded ones;
-//! their default is synced), which the table header repeats. Peak RSS is the process's, after
-//! all runs (`VmHWM`), so it is reported once, not per backend.
+//! A column is a backend URL (a fresh store is made under it) or `ipfs-cluster:STORE`,
+//! ipfs-cluster's own state store run by `pvcluster bench` (interop/ipfs-cluster/bench.go):
+//! `pebble` (dsstate over ipfs-cluster's default pebble datastore, unsynced writes as shipped),
+//! `pebble-sync` (the same with synced writes) or `crdt` (the crdt consensus's state).
+//!
+//! Each column runs in its own child process, one after the other (a pinvault column is
+//! `pinvault bench --one URL`), so each has its own peak RSS and no column inherits another's
+//! warm caches or heap. Every child prints one JSON line: its phases, durability, peak RSS
+//! during the workload, and a digest of its final state, the sum of SHA-256 over each pin's
+//! protobuf record (Go's `ProtoMarshal` bytes behind a uvarint length). pinvault's digest comes
+//! from its own encoder and ipfs-cluster's from Go's, so equal digests prove the same final
+//! state record for record; a difference fails the run.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
-use crate::cli::workload::{self, Phase, WorkloadSpec};
-use serde_json::json;
+use futures::TryStreamExt;
+use pinvault::codec::protobuf;
+use pinvault::publish::sha256;
+use pinvault::PinState;
+use serde_json::{json, Value};
 
 use crate::cli::exit::CliError;
 use crate::cli::output::Output;
 use crate::cli::progress::TerminalProgress;
+use crate::cli::workload::{self, WorkloadSpec};
 
-/// One backend's phases.
-struct Run {
-    url: String,
-    durable: bool,
-    phases: Vec<Phase>,
+/// The column prefix naming ipfs-cluster's state store.
+const IPFS_CLUSTER: &str = "ipfs-cluster:";
+
+/// Where `bench` finds what it runs besides pinvault.
+#[derive(Clone, Debug, Default)]
+pub struct BenchEnv {
+    /// The `pvcluster` binary (interop/ipfs-cluster/build.sh prints its path).
+    pub pvcluster: Option<PathBuf>,
+    /// The directory under which ipfs-cluster columns make their stores.
+    pub scratch: Option<PathBuf>,
 }
 
-/// Runs the workload on each URL and reports.
+/// One timed phase, as a child reported it.
+#[derive(Clone, Debug, PartialEq)]
+struct Phase {
+    name: String,
+    ops: u64,
+    seconds: f64,
+}
+
+impl Phase {
+    fn per_sec(&self) -> f64 {
+        self.ops as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// One column's result.
+struct Run {
+    column: String,
+    durable: bool,
+    phases: Vec<Phase>,
+    peak_rss_kib: u64,
+    digest: String,
+    pins_left: u64,
+}
+
+/// Runs the workload once per column, each in a child process, and reports.
 pub async fn run(
-    urls: &[String],
+    columns: &[String],
     spec: WorkloadSpec,
+    env: &BenchEnv,
     plot: Option<&str>,
     out: Output,
 ) -> Result<(), CliError> {
+    spec.validate()?;
     let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
     let mut runs = Vec::new();
-    for (i, url) in urls.iter().enumerate() {
-        let fresh = pinvault::open::sub_location(url, &format!("bench-{stamp}-{i}"))?;
-        let store = pinvault::open(&fresh).await?;
-        let durable = store.state.pin_capabilities().durable_on_return;
-        let progress = TerminalProgress::on_terminal("bench");
-        let result = workload::run(&*store.state, &spec, progress.as_progress()).await;
-        progress.finish();
-        runs.push(Run { url: fresh, durable, phases: result? });
+    for (i, column) in columns.iter().enumerate() {
+        let name = format!("bench-{stamp}-{i}");
+        let run = match column.strip_prefix(IPFS_CLUSTER) {
+            Some(store) => run_ipfs_cluster(column, store, &name, spec, env).await?,
+            None => {
+                let fresh = pinvault::open::sub_location(column, &name)?;
+                let exe = std::env::current_exe().map_err(|source| CliError::File {
+                    path: "current executable".into(),
+                    source,
+                })?;
+                let mut child = tokio::process::Command::new(exe);
+                child.args(["bench", "--one"]).arg(&fresh).args(spec_args(spec));
+                run_child(column, child).await?
+            }
+        };
+        runs.push(run);
     }
-    let peak_rss = peak_rss_kib();
     if out.json {
         for r in &runs {
             out.json_line(&json!({
-                "url": r.url,
+                "column": r.column,
                 "durable_on_return": r.durable,
+                "peak_rss_kib": r.peak_rss_kib,
+                "digest": r.digest,
+                "pins_left": r.pins_left,
                 "phases": r.phases.iter().map(|p| json!({
-                    "phase": p.name, "ops": p.ops, "seconds": p.elapsed.as_secs_f64(),
-                    "per_sec": p.per_sec(),
+                    "phase": p.name, "ops": p.ops, "seconds": p.seconds, "per_sec": p.per_sec(),
                 })).collect::<Vec<_>>(),
             }))?;
         }
-        out.json_line(&json!({ "peak_rss_kib": peak_rss }))?;
     } else {
         for line in table(&runs, &spec).lines() {
             out.line(line)?;
-        }
-        if let Some(kib) = peak_rss {
-            out.line(&format!("peak RSS of this process: {} MiB", kib / 1024))?;
         }
     }
     if let Some(path) = plot {
@@ -69,7 +120,166 @@ pub async fn run(
             out.line(&format!("plot: {path}"))?;
         }
     }
+    let first = runs.first();
+    if let Some(odd) = runs.iter().find(|r| Some(&r.digest) != first.map(|f| &f.digest)) {
+        return Err(CliError::Mismatch(format!(
+            "{} ended with state digest {} ({} pins), {} with {} ({} pins)",
+            runs[0].column,
+            runs[0].digest,
+            runs[0].pins_left,
+            odd.column,
+            odd.digest,
+            odd.pins_left
+        )));
+    }
     Ok(())
+}
+
+/// `--pins N --ops N --batch-size N` for a pinvault child.
+fn spec_args(spec: WorkloadSpec) -> Vec<String> {
+    vec![
+        "--pins".into(),
+        spec.pins.to_string(),
+        "--ops".into(),
+        spec.ops.to_string(),
+        "--batch-size".into(),
+        spec.batch_size.to_string(),
+    ]
+}
+
+/// Runs `pvcluster bench STORE ...` in a fresh directory under the scratch directory.
+async fn run_ipfs_cluster(
+    column: &str,
+    store: &str,
+    name: &str,
+    spec: WorkloadSpec,
+    env: &BenchEnv,
+) -> Result<Run, CliError> {
+    let Some(pvcluster) = &env.pvcluster else {
+        return Err(CliError::Usage(format!(
+            "column {column} needs the pvcluster binary: build it with \
+             interop/ipfs-cluster/build.sh and pass its path with --pvcluster or \
+             PINVAULT_PVCLUSTER"
+        )));
+    };
+    let scratch = env.scratch.clone().unwrap_or_else(std::env::temp_dir);
+    let dir = scratch.join(format!("pinvault-{name}"));
+    let mut child = tokio::process::Command::new(pvcluster);
+    child
+        .args(["bench", store])
+        .args([spec.pins.to_string(), spec.ops.to_string(), spec.batch_size.to_string()])
+        .arg(&dir);
+    let result = run_child(column, child).await;
+    remove_dir(&dir).await;
+    result
+}
+
+/// Removes a scratch store; a failure only leaves files behind, so it is a warning.
+async fn remove_dir(dir: &Path) {
+    if let Err(e) = tokio::fs::remove_dir_all(dir).await {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            eprintln!("pinvault bench: could not remove the scratch store {}: {e}", dir.display());
+        }
+    }
+}
+
+/// Runs one column's child (stderr shown as it comes, for its progress) and reads its JSON line.
+async fn run_child(column: &str, mut child: tokio::process::Command) -> Result<Run, CliError> {
+    let failed = |message: String| CliError::Column { column: column.to_owned(), message };
+    let output =
+        child.stdin(Stdio::null()).stderr(Stdio::inherit()).output().await.map_err(|e| {
+            failed(format!("could not start {:?}: {e}", child.as_std().get_program()))
+        })?;
+    if !output.status.success() {
+        return Err(failed(format!("exited with {}", output.status)));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let value: Value = serde_json::from_str(line)
+        .map_err(|e| failed(format!("answered {line:?}, not a JSON result: {e}")))?;
+    parse_run(column, &value)
+        .ok_or_else(|| failed(format!("answered an incomplete result: {line}")))
+}
+
+/// Reads a child's JSON result (the shape `run_one` and `pvcluster bench` print).
+fn parse_run(column: &str, v: &Value) -> Option<Run> {
+    let phases = v["phases"]
+        .as_array()?
+        .iter()
+        .map(|p| {
+            Some(Phase {
+                name: p["phase"].as_str()?.to_owned(),
+                ops: p["ops"].as_u64()?,
+                seconds: p["seconds"].as_f64()?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Run {
+        column: column.to_owned(),
+        durable: v["durable_on_return"].as_bool()?,
+        phases,
+        peak_rss_kib: v["peak_rss_kib"].as_u64()?,
+        digest: v["digest"].as_str()?.to_owned(),
+        pins_left: v["pins_left"].as_u64()?,
+    })
+}
+
+/// `pinvault bench --one URL`: the workload on the store at `url` (which must be empty), in
+/// this process, printed as one JSON line for the parent.
+pub async fn run_one(url: &str, spec: WorkloadSpec, out: Output) -> Result<(), CliError> {
+    let store = pinvault::open(url).await?;
+    let durable = store.state.pin_capabilities().durable_on_return;
+    let progress = TerminalProgress::on_terminal("bench");
+    let result = workload::run(&*store.state, &spec, progress.as_progress()).await;
+    progress.finish();
+    let phases = result?;
+    // The workload's peak, before the digest's listing.
+    let peak_rss_kib = peak_rss_kib().unwrap_or(0);
+    let (digest, pins_left) = state_digest(&*store.state).await?;
+    out.json_line(&json!({
+        "store": url,
+        "durable_on_return": durable,
+        "phases": phases.iter().map(|p| json!({
+            "phase": p.name, "ops": p.ops, "seconds": p.elapsed.as_secs_f64(),
+        })).collect::<Vec<_>>(),
+        "peak_rss_kib": peak_rss_kib,
+        "digest": digest,
+        "pins_left": pins_left,
+    }))
+}
+
+/// The digest of a final state, as `pvcluster bench` computes it: the sum modulo 2^256 of
+/// SHA-256 over each pin's export frame (uvarint length, Go's protobuf bytes), as big-endian
+/// integers; independent of listing order, constant memory. And the number of pins.
+async fn state_digest(state: &dyn PinState) -> Result<(String, u64), CliError> {
+    let mut sum = [0u8; 32];
+    let mut frame = Vec::new();
+    let mut pins = state.list(None);
+    let mut count = 0u64;
+    while let Some(entry) = pins.try_next().await? {
+        frame.clear();
+        protobuf::write_delimited(&mut frame, &entry.pin);
+        add_big_endian(&mut sum, &sha256(&frame));
+        count += 1;
+    }
+    Ok((hex(&sum), count))
+}
+
+/// `sum += x` on 256-bit big-endian integers, dropping the carry out of the top.
+fn add_big_endian(sum: &mut [u8; 32], x: &[u8; 32]) {
+    let mut carry = 0u16;
+    for i in (0..32).rev() {
+        let v = u16::from(sum[i]) + u16::from(x[i]) + carry;
+        sum[i] = v as u8;
+        carry = v >> 8;
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 fn table(runs: &[Run], spec: &WorkloadSpec) -> String {
@@ -79,19 +289,20 @@ fn table(runs: &[Run], spec: &WorkloadSpec) -> String {
     );
     t.push_str("| phase |");
     for r in runs {
-        let _ = write!(t, " {} ({}) |", r.url, if r.durable { "durable" } else { "not durable" });
+        let _ =
+            write!(t, " {} ({}) |", r.column, if r.durable { "durable" } else { "not durable" });
     }
     t.push_str("\n|---|");
     t.push_str(&"---|".repeat(runs.len()));
     t.push('\n');
     let phases = runs.first().map(|r| r.phases.len()).unwrap_or(0);
     for i in 0..phases {
-        let name = runs[0].phases[i].name;
+        let name = &runs[0].phases[i].name;
         let base = runs[0].phases[i].per_sec();
         let _ = write!(t, "| {name} ops/s |");
-        for r in runs {
-            let rate = r.phases[i].per_sec();
-            if std::ptr::eq(r, &runs[0]) {
+        for (j, r) in runs.iter().enumerate() {
+            let rate = r.phases.get(i).map_or(0.0, Phase::per_sec);
+            if j == 0 {
                 let _ = write!(t, " {rate:.0} |");
             } else {
                 let _ = write!(t, " {rate:.0} ({:.2}×) |", rate / base);
@@ -99,14 +310,26 @@ fn table(runs: &[Run], spec: &WorkloadSpec) -> String {
         }
         t.push('\n');
     }
+    t.push_str("| peak RSS |");
+    for r in runs {
+        let _ = write!(t, " {} MiB |", r.peak_rss_kib / 1024);
+    }
+    t.push_str("\n| final state |");
+    for r in runs {
+        let _ =
+            write!(t, " {} pins, digest {} |", r.pins_left, &r.digest[..r.digest.len().min(12)]);
+    }
+    t.push('\n');
     t
 }
 
 /// A grouped bar chart of ops/s per phase (log10 scale), one colour per backend.
 fn svg(runs: &[Run], spec: &WorkloadSpec) -> String {
     const COLOURS: [&str; 6] = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1"];
-    let phases: Vec<&str> =
-        runs.first().map(|r| r.phases.iter().map(|p| p.name).collect()).unwrap_or_default();
+    let phases: Vec<&str> = runs
+        .first()
+        .map(|r| r.phases.iter().map(|p| p.name.as_str()).collect())
+        .unwrap_or_default();
     let (width, height, left, top, plot_h) = (900.0, 480.0, 70.0, 40.0, 340.0);
     let group_w = (width - left - 20.0) / phases.len().max(1) as f64;
     let bar_w = (group_w - 20.0) / runs.len().max(1) as f64;
@@ -132,7 +355,7 @@ fn svg(runs: &[Run], spec: &WorkloadSpec) -> String {
     for (g, phase) in phases.iter().enumerate() {
         let x0 = left + g as f64 * group_w + 10.0;
         for (b, r) in runs.iter().enumerate() {
-            let rate = r.phases[g].per_sec();
+            let rate = r.phases.get(g).map_or(0.0, Phase::per_sec);
             let (x, yy) = (x0 + b as f64 * bar_w, y(rate));
             let _ = writeln!(
                 s,
@@ -140,7 +363,7 @@ fn svg(runs: &[Run], spec: &WorkloadSpec) -> String {
                 bar_w - 2.0,
                 top + plot_h - yy,
                 COLOURS[b % COLOURS.len()],
-                xml_escape(&r.url)
+                xml_escape(&r.column)
             );
         }
         let _ = writeln!(
@@ -159,7 +382,7 @@ fn svg(runs: &[Run], spec: &WorkloadSpec) -> String {
             COLOURS[b % COLOURS.len()],
             left + 16.0,
             ly,
-            xml_escape(&r.url)
+            xml_escape(&r.column)
         );
     }
     s.push_str("</svg>\n");

@@ -43,6 +43,13 @@ pub enum CliError {
     Output(io::Error),
     /// A check ran and found a difference (`state verify`, the check after `state copy`).
     Mismatch(String),
+    /// A `bench` column (a child process) failed or answered something unreadable.
+    Column {
+        /// The column as the user named it.
+        column: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A failure on one line of an `exec` script.
     Script {
         /// `script:line`.
@@ -73,7 +80,7 @@ impl CliError {
             CliError::Usage(_) => 2,
             CliError::Mismatch(_) => 9,
             CliError::File { source, .. } if source.kind() == io::ErrorKind::NotFound => 3,
-            CliError::File { .. } | CliError::Output(_) => 1,
+            CliError::File { .. } | CliError::Output(_) | CliError::Column { .. } => 1,
             CliError::Script { source, .. } => source.exit_code(),
         }
     }
@@ -96,6 +103,7 @@ impl fmt::Display for CliError {
             CliError::Mismatch(message) => write!(f, "verification failed: {message}"),
             CliError::File { path, source } => write!(f, "{path}: {source}"),
             CliError::Output(e) => write!(f, "writing output: {e}"),
+            CliError::Column { column, message } => write!(f, "bench column {column}: {message}"),
             CliError::Script { place, source } => write!(f, "{place}: {source}"),
         }
     }
@@ -157,6 +165,7 @@ mod tests {
             ),
             (CliError::Usage("bad".into()), 2),
             (CliError::Mismatch("differs".into()), 9),
+            (CliError::Column { column: "ipfs-cluster:pebble".into(), message: "died".into() }, 1),
             (CliError::File { path: "f".into(), source: io::ErrorKind::NotFound.into() }, 3),
             (
                 CliError::File { path: "f".into(), source: io::ErrorKind::PermissionDenied.into() },

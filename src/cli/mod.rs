@@ -68,13 +68,28 @@ enum Command {
         #[arg(long, default_value = "")]
         filter: String,
     },
-    /// Run the comparison workload (import, list, random gets, updates, removes) on a fresh
-    /// store under each URL (default: --url); print ops/s and ratios to the first, optionally
-    /// an SVG chart.
+    /// Run the comparison workload (import, list, random gets, updates, removes) once per
+    /// column, each in its own process: a fresh store under each URL (default: --url), or
+    /// ipfs-cluster's own state store (`ipfs-cluster:pebble`, `ipfs-cluster:pebble-sync`,
+    /// `ipfs-cluster:crdt`, run by pvcluster). Prints ops/s with ratios to the first column,
+    /// each column's peak RSS, and fails if the columns' final states differ.
     Bench {
-        /// Backends to compare, each on a fresh store made under it.
-        #[arg(value_name = "URL")]
+        /// Columns to compare: backend URLs, each on a fresh store made under it, or
+        /// `ipfs-cluster:STORE`.
+        #[arg(value_name = "COLUMN")]
         targets: Vec<String>,
+        /// Run the workload on this (empty) store in this process and print one JSON result:
+        /// what each column's child process does.
+        #[arg(long, value_name = "URL", hide = true)]
+        one: Option<String>,
+        /// The pvcluster binary, for `ipfs-cluster:` columns (interop/ipfs-cluster/build.sh
+        /// builds it and prints its path).
+        #[arg(long, value_name = "PATH", env = "PINVAULT_PVCLUSTER")]
+        pvcluster: Option<std::path::PathBuf>,
+        /// Where `ipfs-cluster:` columns make their stores (default: the system's temporary
+        /// directory); put it on the filesystem of the URLs' stores for a fair comparison.
+        #[arg(long, value_name = "DIR")]
+        scratch: Option<std::path::PathBuf>,
         /// Pins imported and listed.
         #[arg(long, default_value_t = 100_000)]
         pins: u64,
@@ -265,10 +280,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 pinvault::open::open_with_lock_wait(&cli.url, mode, cli.lock_timeout).await?;
             exec::run(&store, &script, out).await
         }
-        Command::Bench { targets, pins, ops, batch_size, plot } => {
-            let urls = if targets.is_empty() { vec![cli.url] } else { targets };
+        Command::Bench { targets, one, pvcluster, scratch, pins, ops, batch_size, plot } => {
             let spec = workload::WorkloadSpec { pins, ops, batch_size };
-            bench::run(&urls, spec, plot.as_deref(), out).await
+            if let Some(url) = one {
+                return bench::run_one(&url, spec, out).await;
+            }
+            let columns = if targets.is_empty() { vec![cli.url] } else { targets };
+            let env = bench::BenchEnv { pvcluster, scratch };
+            bench::run(&columns, spec, &env, plot.as_deref(), out).await
         }
         #[cfg(feature = "conformance")]
         Command::Conformance { target, filter } => {

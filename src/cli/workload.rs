@@ -1,5 +1,6 @@
-//! The comparison workload of `pinvault bench` (and of the planned comparison with
-//! ipfs-cluster's Go state store), kept beside its only user rather than in the library's API:
+//! The comparison workload of `pinvault bench`, kept beside its only user rather than in the
+//! library's API (interop/ipfs-cluster/bench.go runs the same workload on ipfs-cluster's state
+//! store: a change here must be made there too, and the bench's state digest shows if not):
 //! on an empty store, import `pins` pins in batches, list them
 //! all, then `ops` random gets, `ops` updates and `ops` removes, each phase timed. The same
 //! pins, order and random choices for every backend (a fixed seed), so backends compare on the
@@ -28,6 +29,20 @@ pub struct WorkloadSpec {
     pub batch_size: usize,
 }
 
+impl WorkloadSpec {
+    /// Refuses a workload that cannot run: no pins, no batch, or more removes than pins
+    /// (removes take distinct pins).
+    pub fn validate(&self) -> Result<()> {
+        if self.pins == 0 || self.batch_size == 0 || self.ops > self.pins {
+            return Err(Error::invalid(
+                "workload",
+                "needs pins > 0, batch size > 0 and ops <= pins (removes take distinct pins)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One timed phase.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Phase {
@@ -37,13 +52,6 @@ pub struct Phase {
     pub ops: u64,
     /// Wall time.
     pub elapsed: Duration,
-}
-
-impl Phase {
-    /// Operations per second.
-    pub fn per_sec(&self) -> f64 {
-        self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
 }
 
 /// The sha2-256 multihash of `bytes`.
@@ -90,12 +98,7 @@ pub async fn run(
     spec: &WorkloadSpec,
     progress: &dyn Progress,
 ) -> Result<Vec<Phase>> {
-    if spec.pins == 0 || spec.batch_size == 0 || spec.ops > spec.pins {
-        return Err(Error::invalid(
-            "workload",
-            "needs pins > 0, batch size > 0 and ops <= pins (removes take distinct pins)",
-        ));
-    }
+    spec.validate()?;
     let batch_size =
         spec.batch_size.min(state.pin_capabilities().max_batch_ops.unwrap_or(usize::MAX));
     let mut phases = Vec::new();
