@@ -17,7 +17,8 @@ AZURITE_CONTAINER="pinvault"
 
 azurite_files() { echo "$PVENV_ROOT/testenv/services/azurite"; }
 azurite_dir() { echo "$PVENV_CACHE/azurite/$AZURITE_VERSION"; }
-azurite_endpoint() { echo "http://$AZURITE_HOST:$AZURITE_PORT/$AZURITE_ACCOUNT"; }
+# azurite_endpoint [PORT]: the account's URL on the instance at PORT (default: the first).
+azurite_endpoint() { echo "http://$AZURITE_HOST:${1:-$AZURITE_PORT}/$AZURITE_ACCOUNT"; }
 
 # The stamp names the version and the lock file's hash, so a changed lock file reinstalls.
 azurite_stamp() {
@@ -42,12 +43,16 @@ azurite_install() {
     azurite_stamp >"$dir/stamp"
 }
 
-azurite_start() {
-    local data="$PVENV_STATE/azurite/data"
+azurite_start() { azurite_start_instance azurite "$AZURITE_PORT"; }
+
+# azurite_start_instance SERVICE PORT: one Azurite process, its data under SERVICE's state.
+azurite_start_instance() {
+    local service=$1 port=$2
+    local data="$PVENV_STATE/$service/data"
     # pvenv stopped our own server already: a listener now is someone else's, and the health
     # probe would take it for ours.
-    if pv_port_open "$AZURITE_HOST" "$AZURITE_PORT"; then
-        pv_die "azurite: $AZURITE_HOST:$AZURITE_PORT is already in use by a process pvenv did not start (state: $PVENV_STATE)"
+    if pv_port_open "$AZURITE_HOST" "$port"; then
+        pv_die "$service: $AZURITE_HOST:$port is already in use by a process pvenv did not start (state: $PVENV_STATE)"
     fi
     rm -rf "$data"
     mkdir -p "$data"
@@ -57,8 +62,8 @@ azurite_start() {
     # --disableProductStyleUrl: the account is always the first path segment (path-style URLs).
     # --disableTelemetry: the machine reaches no telemetry endpoint; don't try.
     AZURITE_ACCOUNTS="$AZURITE_ACCOUNT:$AZURITE_KEY" \
-        pv_spawn azurite "$(azurite_dir)/node_modules/.bin/azurite-blob" \
-        --blobHost "$AZURITE_HOST" --blobPort "$AZURITE_PORT" \
+        pv_spawn "$service" "$(azurite_dir)/node_modules/.bin/azurite-blob" \
+        --blobHost "$AZURITE_HOST" --blobPort "$port" \
         --location "$data" --disableProductStyleUrl \
         --skipApiVersionCheck --loose --disableTelemetry
 }
@@ -66,12 +71,18 @@ azurite_start() {
 # Any HTTP answer means the blob service listens (an unsigned request gets an error status).
 azurite_health() {
     local code
-    code=$(curl -sS --max-time 2 -o /dev/null -w '%{http_code}' "$(azurite_endpoint)?comp=list") || return 1
+    code=$(curl -sS --max-time 2 -o /dev/null -w '%{http_code}' "$(azurite_endpoint "${1:-}")?comp=list") || return 1
     [[ $code != 000 ]]
 }
 
+# azurite_blob [--port PORT] ARGS...: the Python client against one instance.
 azurite_blob() {
-    AZBLOB_ENDPOINT="$(azurite_endpoint)" AZBLOB_ACCOUNT="$AZURITE_ACCOUNT" AZBLOB_KEY="$AZURITE_KEY" \
+    local port=""
+    if [[ ${1:-} == --port ]]; then
+        port=$2
+        shift 2
+    fi
+    AZBLOB_ENDPOINT="$(azurite_endpoint "$port")" AZBLOB_ACCOUNT="$AZURITE_ACCOUNT" AZBLOB_KEY="$AZURITE_KEY" \
         AZBLOB_CONTAINER="$AZURITE_CONTAINER" python3 "$(azurite_files)/azblob.py" "$@"
 }
 

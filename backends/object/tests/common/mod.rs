@@ -10,7 +10,7 @@
 
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::{StreamExt, TryStreamExt};
@@ -51,13 +51,32 @@ pub fn s3_config() -> S3Config {
 
 /// Azurite, from `PINVAULT_AZURE_*`.
 pub fn azure_config() -> AzureConfig {
+    azure_config_at(env("PINVAULT_AZURE_ENDPOINT"))
+}
+
+/// Azurite at `endpoint`, with the account, key and container of `PINVAULT_AZURE_*`.
+pub fn azure_config_at(endpoint: String) -> AzureConfig {
     AzureConfig {
         account: env("PINVAULT_AZURE_ACCOUNT"),
         container: env("PINVAULT_AZURE_CONTAINER"),
         access_key: Some(Secret::new(env("PINVAULT_AZURE_ACCESS_KEY"))),
-        endpoint: Some(env("PINVAULT_AZURE_ENDPOINT")),
+        endpoint: Some(endpoint),
         allow_http: true,
     }
+}
+
+/// The next Azurite instance in turn: testenv runs two (`PINVAULT_AZURE_ENDPOINTS`), because
+/// one single-threaded Azurite whose every lookup scans the account's blobs is the slowest part
+/// of the run (testenv/services/azurite2.sh); without that variable, `PINVAULT_AZURE_ENDPOINT`.
+pub fn next_azurite_endpoint() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let endpoints: Vec<String> = std::env::var("PINVAULT_AZURE_ENDPOINTS")
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    if endpoints.is_empty() {
+        return env("PINVAULT_AZURE_ENDPOINT");
+    }
+    endpoints[NEXT.fetch_add(1, Ordering::Relaxed) % endpoints.len()].clone()
 }
 
 /// fake-gcs-server, from `PINVAULT_GCS_*`.
@@ -117,7 +136,8 @@ impl ObjectHarness {
 
     /// Azurite.
     pub fn azurite() -> Self {
-        let store = azure_config().build().expect("the Azurite store builds");
+        let store =
+            azure_config_at(next_azurite_endpoint()).build().expect("the Azurite store builds");
         ObjectHarness::new(Target::Shared(store, StoreKind::Azure))
     }
 
