@@ -18,15 +18,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use pinvault_core::kv::{KvBackend, KvEngine, KvWrite, Table};
 use pinvault_core::{
-    Batch, BatchOp, Cid, Error, Expiry, FaultInjector, ListEntry, MigrationReport, ObjectKey,
-    ObjectMeta, ObjectName, PeerId, PinCapabilities, PinState, Placement, Precondition,
-    Publication, PublishCapabilities, Publisher, Receipt, Result, SetName, StagedObject,
-    SweepReport, Versioned,
+    Batch, BatchOp, Cid, Composed, Error, Expiry, FaultInjector, ListEntry, MigrationReport,
+    PeerId, PinCapabilities, PinState, Placement, Precondition, Publisher, Receipt, Result,
+    Versioned,
 };
 
 use crate::snapshot::SnapshotEngine;
@@ -51,8 +49,8 @@ impl Mutation {
     }
 }
 
-/// A backend whose pin state commits batches wrongly as its [`Mutation`] says; everything else
-/// (reads, views, publication) is forwarded unchanged.
+/// Pin state that commits batches wrongly as its [`Mutation`] says; reads and views are
+/// forwarded unchanged. [`mutate`] pairs it with the backend's own publisher.
 #[derive(Debug)]
 pub struct PinMutant<B> {
     inner: B,
@@ -64,6 +62,15 @@ impl<B> PinMutant<B> {
     pub fn new(inner: B, mutation: Mutation) -> Self {
         PinMutant { inner, mutation }
     }
+}
+
+/// `backend` with `mutation` applied to its pin state and its publication untouched (the
+/// forwarding is core's [`Composed`]).
+pub fn mutate<B: PinState + Publisher + Clone>(
+    backend: B,
+    mutation: Mutation,
+) -> Composed<PinMutant<B>, B> {
+    Composed { pins: PinMutant::new(backend.clone(), mutation), publisher: backend }
 }
 
 fn without_precondition(op: BatchOp) -> BatchOp {
@@ -144,50 +151,6 @@ impl<B: PinState> PinState for PinMutant<B> {
 
     async fn migrate(&self) -> Result<MigrationReport> {
         self.inner.migrate().await
-    }
-}
-
-#[async_trait]
-impl<B: Publisher> Publisher for PinMutant<B> {
-    fn publish_capabilities(&self) -> PublishCapabilities {
-        self.inner.publish_capabilities()
-    }
-
-    async fn stage(&self, set: &SetName, name: &ObjectName, bytes: Bytes) -> Result<StagedObject> {
-        self.inner.stage(set, name, bytes).await
-    }
-
-    async fn finalize(
-        &self,
-        set: &SetName,
-        staged: &[StagedObject],
-        manifest: Bytes,
-    ) -> Result<Publication> {
-        self.inner.finalize(set, staged, manifest).await
-    }
-
-    async fn abort(&self, staged: &[StagedObject]) -> Result<()> {
-        self.inner.abort(staged).await
-    }
-
-    async fn sweep(&self, cutoff: DateTime<Utc>) -> Result<SweepReport> {
-        self.inner.sweep(cutoff).await
-    }
-
-    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta> {
-        self.inner.head(key).await
-    }
-
-    async fn get(&self, key: &ObjectKey) -> Result<Bytes> {
-        self.inner.get(key).await
-    }
-
-    async fn publication(&self, set: &SetName) -> Result<Publication> {
-        self.inner.publication(set).await
-    }
-
-    fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
-        self.inner.list(prefix)
     }
 }
 

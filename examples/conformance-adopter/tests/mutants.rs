@@ -14,9 +14,7 @@ use std::io::Write;
 
 use pinvault_conformance::runner::{run, CheckResult};
 use pinvault_conformance::{DirHarness, Harness};
-use pinvault_conformance_adopter::mutants::{
-    open_piecemeal, Mutation, PinMutant, PIECEMEAL_MUTANT,
-};
+use pinvault_conformance_adopter::mutants::{mutate, open_piecemeal, Mutation, PIECEMEAL_MUTANT};
 use pinvault_conformance_adopter::open_without_fsync;
 
 /// Runs the whole suite on `harness`; returns the names of the failed checks.
@@ -49,7 +47,7 @@ fn assert_caught(mutant: &str, failed: &[String], expected: &[&str]) {
 
 fn pin_mutant(mutation: Mutation) -> impl Harness {
     DirHarness::new("toy", move |path, faults| async move {
-        Ok(PinMutant::new(open_without_fsync(path, faults).await?, mutation))
+        Ok(mutate(open_without_fsync(path, faults).await?, mutation))
     })
 }
 
