@@ -34,9 +34,16 @@ pub struct PinsetDigest {
 }
 
 impl PinsetDigest {
-    /// Adds one pin.
+    /// Adds one pin, by its lossless record.
     pub fn add(&mut self, pin: &crate::Pin) {
-        let h: [u8; 32] = Sha256::digest(encode_record(pin)).into();
+        self.add_record(&encode_record(pin));
+    }
+
+    /// Adds one pin by the bytes of some encoding of it, for a comparison whose other side
+    /// cannot produce pinvault's lossless record: `pinvault bench` hashes ipfs-cluster's
+    /// `ProtoMarshal` bytes (`codec::protobuf::encode_pin`) on both sides.
+    pub fn add_record(&mut self, record: &[u8]) {
+        let h: [u8; 32] = Sha256::digest(record).into();
         let mut carry = 0u16;
         for i in (0..32).rev() {
             let sum = u16::from(self.digest[i]) + u16::from(h[i]) + carry;

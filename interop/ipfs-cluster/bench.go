@@ -372,9 +372,9 @@ func countPins(ctx context.Context, st state.ReadOnly) (uint64, error) {
 	return n, <-errc
 }
 
-// stateDigest is the digest of a final state: the sum, modulo 2^256, of SHA-256 over each
-// pin's ProtoMarshal bytes behind a uvarint length (big-endian integers). The sum does not
-// depend on listing order and needs no memory per pin; and the number of pins.
+// stateDigest is the digest of a final state as pinvault's `audit::PinsetDigest` sums it: the
+// sum, modulo 2^256, of SHA-256 over each pin's ProtoMarshal bytes (big-endian integers),
+// which does not depend on listing order and needs no memory per pin; and the number of pins.
 func stateDigest(ctx context.Context, st state.ReadOnly) (string, uint64, error) {
 	pins := make(chan api.Pin, 1024)
 	errc := make(chan error, 1)
@@ -382,7 +382,6 @@ func stateDigest(ctx context.Context, st state.ReadOnly) (string, uint64, error)
 	var sum [sha256.Size]byte
 	var count uint64
 	var merr error
-	var lenBuf [binary.MaxVarintLen64]byte
 	for pin := range pins {
 		b, err := pin.ProtoMarshal()
 		if err != nil {
@@ -391,11 +390,8 @@ func stateDigest(ctx context.Context, st state.ReadOnly) (string, uint64, error)
 			}
 			continue
 		}
-		n := binary.PutUvarint(lenBuf[:], uint64(len(b)))
-		h := sha256.New()
-		h.Write(lenBuf[:n])
-		h.Write(b)
-		addBigEndian(&sum, h.Sum(nil))
+		h := sha256.Sum256(b)
+		addBigEndian(&sum, h[:])
 		count++
 	}
 	if err := <-errc; err != nil {

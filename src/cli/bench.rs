@@ -12,7 +12,7 @@
 //! `pinvault bench --one URL`), so each has its own peak RSS and no column inherits another's
 //! warm caches or heap. Every child prints one JSON line: its phases, durability, peak RSS
 //! during the workload, and a digest of its final state, the sum of SHA-256 over each pin's
-//! protobuf record (Go's `ProtoMarshal` bytes behind a uvarint length). pinvault's digest comes
+//! protobuf bytes (Go's `ProtoMarshal`; `audit::PinsetDigest`). pinvault's digest comes
 //! from its own encoder and ipfs-cluster's from Go's, so equal digests prove the same final
 //! state record for record; a difference fails the run.
 
@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use futures::TryStreamExt;
+use pinvault::audit::PinsetDigest;
 use pinvault::codec::protobuf;
-use pinvault::publish::sha256;
 use pinvault::PinState;
 use serde_json::{json, Value};
 
@@ -120,19 +120,14 @@ pub async fn run(
             out.line(&format!("plot: {path}"))?;
         }
     }
-    let first = runs.first();
-    if let Some(odd) = runs.iter().find(|r| Some(&r.digest) != first.map(|f| &f.digest)) {
-        return Err(CliError::Mismatch(format!(
+    let Some(first) = runs.first() else { return Ok(()) };
+    match runs.iter().find(|r| r.digest != first.digest) {
+        Some(odd) => Err(CliError::Mismatch(format!(
             "{} ended with state digest {} ({} pins), {} with {} ({} pins)",
-            runs[0].column,
-            runs[0].digest,
-            runs[0].pins_left,
-            odd.column,
-            odd.digest,
-            odd.pins_left
-        )));
+            first.column, first.digest, first.pins_left, odd.column, odd.digest, odd.pins_left
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// `--pins N --ops N --batch-size N` for a pinvault child.
@@ -248,38 +243,16 @@ pub async fn run_one(url: &str, spec: WorkloadSpec, out: Output) -> Result<(), C
     }))
 }
 
-/// The digest of a final state, as `pvcluster bench` computes it: the sum modulo 2^256 of
-/// SHA-256 over each pin's export frame (uvarint length, Go's protobuf bytes), as big-endian
-/// integers; independent of listing order, constant memory. And the number of pins.
+/// The digest of a final state, as `pvcluster bench` computes it: [`PinsetDigest`] (the sum
+/// modulo 2^256 of SHA-256 over each pin, independent of listing order, constant memory) over
+/// each pin's ipfs-cluster protobuf bytes; and the number of pins.
 async fn state_digest(state: &dyn PinState) -> Result<(String, u64), CliError> {
-    let mut sum = [0u8; 32];
-    let mut frame = Vec::new();
+    let mut digest = PinsetDigest::default();
     let mut pins = state.list(None);
-    let mut count = 0u64;
     while let Some(entry) = pins.try_next().await? {
-        frame.clear();
-        protobuf::write_delimited(&mut frame, &entry.pin);
-        add_big_endian(&mut sum, &sha256(&frame));
-        count += 1;
+        digest.add_record(&protobuf::encode_pin(&entry.pin));
     }
-    Ok((hex(&sum), count))
-}
-
-/// `sum += x` on 256-bit big-endian integers, dropping the carry out of the top.
-fn add_big_endian(sum: &mut [u8; 32], x: &[u8; 32]) {
-    let mut carry = 0u16;
-    for i in (0..32).rev() {
-        let v = u16::from(sum[i]) + u16::from(x[i]) + carry;
-        sum[i] = v as u8;
-        carry = v >> 8;
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    Ok((digest.hex(), digest.pins))
 }
 
 fn table(runs: &[Run], spec: &WorkloadSpec) -> String {
@@ -316,8 +289,12 @@ fn table(runs: &[Run], spec: &WorkloadSpec) -> String {
     }
     t.push_str("\n| final state |");
     for r in runs {
-        let _ =
-            write!(t, " {} pins, digest {} |", r.pins_left, &r.digest[..r.digest.len().min(12)]);
+        let _ = write!(
+            t,
+            " {} pins, digest {} |",
+            r.pins_left,
+            r.digest.get(..12).unwrap_or(&r.digest)
+        );
     }
     t.push('\n');
     t

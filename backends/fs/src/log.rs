@@ -122,7 +122,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use pinvault_core::kv::{scan_range, take_scan, KvEngine, KvWrite, Table};
+use pinvault_core::kv::{scan_map, KvEngine, KvWrite, Table};
 use pinvault_core::store_dir::{self, OpenMode};
 use pinvault_core::{Error, Result};
 use prost::Message;
@@ -973,11 +973,7 @@ impl KvEngine for FsLogEngine {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let index = self.read_index();
-        let entries = index.tables[slot(table)]
-            .range::<[u8], _>(scan_range(prefix, after))
-            .map(|(k, v)| Ok((k.clone(), v.clone())));
-        take_scan(entries, prefix, after, limit)
+        scan_map(&self.read_index().tables[slot(table)], prefix, after, limit)
     }
 
     fn write(&self, writes: Vec<KvWrite>) -> Result<()> {

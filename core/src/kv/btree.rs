@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::sync::{Arc, Mutex, MutexGuard};
 
-use super::engine::{scan_range, take_scan, KvEngine, KvWrite, Table};
+use super::engine::{scan_map, KvEngine, KvWrite, Table};
 use crate::{Error, Result};
 
 type Tables = BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
@@ -49,9 +49,7 @@ impl KvEngine for BTreeEngine {
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let tables = self.tables()?;
         let Some(t) = tables.get(&table) else { return Ok(Vec::new()) };
-        let entries =
-            t.range::<[u8], _>(scan_range(prefix, after)).map(|(k, v)| Ok((k.clone(), v.clone())));
-        take_scan(entries, prefix, after, limit)
+        scan_map(t, prefix, after, limit)
     }
 
     fn write(&self, writes: Vec<KvWrite>) -> Result<()> {

@@ -4,6 +4,7 @@
 //! `engine_traits` and redb's storage trait: everything pinvault promises is built on top of it
 //! in [`super::store`], once, for every engine.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use crate::Result;
@@ -136,6 +137,19 @@ pub fn scan_range<'a>(
         _ => Bound::Included(prefix),
     };
     (lower, Bound::Unbounded)
+}
+
+/// A whole [`KvEngine::scan`] over a table held as a `BTreeMap` (the in-memory engine, the fs
+/// backend's index, a toy engine): [`scan_range`] then [`take_scan`].
+pub fn scan_map(
+    table: &BTreeMap<Vec<u8>, Vec<u8>>,
+    prefix: &[u8],
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let entries =
+        table.range::<[u8], _>(scan_range(prefix, after)).map(|(k, v)| Ok((k.clone(), v.clone())));
+    take_scan(entries, prefix, after, limit)
 }
 
 /// The scan rule over `entries` in key order from [`scan_range`]'s start (an engine whose

@@ -43,7 +43,7 @@ mod store;
 
 pub use backend::{KvBackend, LIST_PAGE};
 pub use btree::BTreeEngine;
-pub use engine::{scan_range, take_scan, KvEngine, KvWrite, Table};
+pub use engine::{scan_map, scan_range, take_scan, KvEngine, KvWrite, Table};
 pub use locks::LockTable;
 pub use store::{
     KvStore, COMMIT_VALIDATED, COMMIT_WRITTEN, FINALIZE_VALIDATED, FINALIZE_WRITTEN,

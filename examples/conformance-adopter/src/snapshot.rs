@@ -32,7 +32,7 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use pinvault_core::kv::{scan_range, take_scan, KvEngine, KvWrite, Table};
+use pinvault_core::kv::{scan_map, KvEngine, KvWrite, Table};
 use pinvault_core::{Error, Result};
 use sha2::{Digest, Sha256};
 
@@ -171,9 +171,7 @@ impl KvEngine for SnapshotEngine {
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let tables = self.tables()?;
         let Some(t) = tables.get(&table) else { return Ok(Vec::new()) };
-        let entries =
-            t.range::<[u8], _>(scan_range(prefix, after)).map(|(k, v)| Ok((k.clone(), v.clone())));
-        take_scan(entries, prefix, after, limit)
+        scan_map(t, prefix, after, limit)
     }
 
     fn write(&self, writes: Vec<KvWrite>) -> Result<()> {
